@@ -1,0 +1,7 @@
+// Package domain holds authd's entities, value objects and rules: users with
+// a normalised email, a role and an active flag, and the refresh-token family
+// aggregate that implements rotation with theft detection.
+//
+// It imports only the standard library and google/uuid. Time is always an
+// argument so that one timestamp serves a whole use case.
+package domain

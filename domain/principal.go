@@ -1,0 +1,23 @@
+package domain
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Principal is the caller proven by a verified access token.
+type Principal struct {
+	UserID    UserID
+	SessionID uuid.UUID
+	Role      Role
+	TokenID   string
+	ExpiresAt time.Time
+}
+
+// AccessGrant is what an access token is issued for.
+type AccessGrant struct {
+	UserID    UserID
+	SessionID uuid.UUID
+	Role      Role
+}

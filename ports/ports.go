@@ -1,0 +1,117 @@
+// Package ports declares the interfaces the application needs from the
+// outside world: storage, password hashing, access tokens, time, randomness
+// and rate limiting. Adapters implement them; ports/porttest holds the
+// contract suites every implementation must pass.
+//
+// Ports speak domain types only and take ctx first where they may block.
+package ports
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+
+	"authd/domain"
+)
+
+// Clock supplies the current time. Use cases read it once and pass the
+// instant down so that a whole operation agrees on "now".
+type Clock interface {
+	Now() time.Time
+}
+
+// RandomSource supplies cryptographically secure random bytes
+// (crypto/rand.Reader in production).
+type RandomSource = io.Reader
+
+// UserRepository stores users.
+type UserRepository interface {
+	// Create stores u and returns it with its assigned id. It returns
+	// domain.ErrEmailTaken when another user has the same email.
+	Create(ctx context.Context, u *domain.User) (*domain.User, error)
+	// ByID returns the user with id, or domain.ErrUserNotFound.
+	ByID(ctx context.Context, id domain.UserID) (*domain.User, error)
+	// ByEmail returns the user with email, or domain.ErrUserNotFound.
+	ByEmail(ctx context.Context, email domain.Email) (*domain.User, error)
+	// Update loads the user with id under a lock together with the number of
+	// active admins (counted under the same lock, so concurrent updates are
+	// serialised), applies fn and stores the user in one transaction. If fn
+	// returns an error nothing is stored and the error is returned unchanged.
+	// When the update deactivates the user, every live family of the user is
+	// ended in the same transaction. It returns domain.ErrUserNotFound when
+	// no user has id.
+	Update(ctx context.Context, id domain.UserID, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error)
+	// List returns up to q.Limit users with id > q.After, ordered by id,
+	// whose email starts with q.EmailPrefix when it is not empty.
+	List(ctx context.Context, q UserQuery) ([]*domain.User, error)
+}
+
+// UserQuery selects a page of users by keyset pagination on id.
+type UserQuery struct {
+	After       domain.UserID
+	Limit       int
+	EmailPrefix string
+}
+
+// FamilyRepository stores refresh-token families (sessions) and their
+// tokens. Every change goes through a closure so that the lock, the domain
+// decision and the write form one atomic step.
+type FamilyRepository interface {
+	// Create stores a new family and the first token it issued.
+	Create(ctx context.Context, f *domain.Family) error
+	// UpdateByToken loads the family through the token whose digest is hash,
+	// applies fn and stores what the family decided (see domain.Family:
+	// Issued, Rotated, Ended). The decision is stored even when fn returns an
+	// error, so "end the session, then fail the request" commits the end.
+	// If another change to the family committed first, fn is called again on
+	// the fresh state; fn must therefore have no side effects beyond f.
+	// It returns domain.ErrInvalidRefreshToken when no token has that digest,
+	// and otherwise fn's error.
+	UpdateByToken(ctx context.Context, hash domain.TokenHash, fn func(f *domain.Family) error) error
+	// Update is UpdateByToken for a family looked up by id. It returns
+	// domain.ErrSessionNotFound when no family has id.
+	Update(ctx context.Context, id uuid.UUID, fn func(f *domain.Family) error) error
+	// EndAllForUser ends every live family of the user at now, except the
+	// one with id except (uuid.Nil ends them all), and returns how many it
+	// ended.
+	EndAllForUser(ctx context.Context, userID domain.UserID, now time.Time, except uuid.UUID) (int, error)
+	// ListLive returns the user's families that are live at now, newest first.
+	ListLive(ctx context.Context, userID domain.UserID, now time.Time) ([]*domain.Family, error)
+}
+
+// PasswordHasher hashes and verifies passwords. Implementations bound how
+// many hashes run at once; a call waiting for its turn returns ctx.Err()
+// when ctx ends first.
+type PasswordHasher interface {
+	// Hash returns an encoded (PHC) hash of plain.
+	Hash(ctx context.Context, plain string) (string, error)
+	// Verify reports whether plain matches encoded, in constant time, and
+	// whether encoded uses outdated parameters and should be replaced by a
+	// fresh Hash. A malformed encoded hash is an error.
+	Verify(ctx context.Context, plain, encoded string) (ok, needsRehash bool, err error)
+	// VerifyDummy costs what a Verify costs, against a fixed hash, so that a
+	// login for an unknown email takes as long as one for a known email.
+	VerifyDummy(ctx context.Context, plain string) error
+}
+
+// AccessTokenIssuer signs short-lived access tokens.
+type AccessTokenIssuer interface {
+	// Issue returns a signed token for g, valid from now, and its lifetime.
+	Issue(g domain.AccessGrant, now time.Time) (token string, expiresIn time.Duration, err error)
+}
+
+// AccessTokenVerifier checks access tokens.
+type AccessTokenVerifier interface {
+	// Verify returns the principal of a valid token, or an error wrapping
+	// domain.ErrInvalidAccessToken for anything else.
+	Verify(token string, now time.Time) (domain.Principal, error)
+}
+
+// RateLimiter counts attempts per key in a sliding window.
+type RateLimiter interface {
+	// Allow records one attempt for key at now. It reports false, with the
+	// time until the next attempt would be allowed, when key is over its limit.
+	Allow(key string, now time.Time) (ok bool, retryAfter time.Duration)
+}
