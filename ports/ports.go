@@ -115,3 +115,19 @@ type RateLimiter interface {
 	// time until the next attempt would be allowed, when key is over its limit.
 	Allow(key string, now time.Time) (ok bool, retryAfter time.Duration)
 }
+
+// AuditLog stores the audit trail of authentication events.
+type AuditLog interface {
+	// Record appends e; its ID is assigned by the store.
+	Record(ctx context.Context, e domain.AuthEvent) error
+	// List returns up to q.Limit events with id > q.After, oldest first,
+	// only those of q.UserID when it is not zero.
+	List(ctx context.Context, q AuditQuery) ([]domain.AuthEvent, error)
+}
+
+// AuditQuery selects a page of the audit trail by keyset pagination on id.
+type AuditQuery struct {
+	UserID domain.UserID
+	After  int64
+	Limit  int
+}
