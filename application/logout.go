@@ -1,0 +1,62 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"authd/domain"
+	"authd/ports"
+)
+
+// Logout ends the session of a refresh token.
+type Logout struct {
+	Families ports.FamilyRepository
+	Env      Env
+}
+
+// Do ends the session that refreshToken belongs to, whichever of its tokens
+// it is. Unknown tokens and ended sessions are not an error: logging out
+// twice is the same as logging out once.
+func (uc *Logout) Do(ctx context.Context, refreshToken string, client domain.ClientInfo) error {
+	if !domain.LooksLikeRefreshSecret(refreshToken) {
+		return nil
+	}
+	now := uc.Env.Clock.Now()
+	var ended bool
+	var owner domain.UserID
+	var sid uuid.UUID
+	err := uc.Families.UpdateByToken(ctx, domain.HashRefreshToken(refreshToken), func(f *domain.Family) error {
+		f.End(now)
+		ended, owner, sid = f.Ended(), f.UserID(), f.ID()
+		return nil
+	})
+	if errors.Is(err, domain.ErrInvalidRefreshToken) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	if ended {
+		uc.Env.record(ctx, eventFor(domain.EventLogout, owner, sid, client, now))
+	}
+	return nil
+}
+
+// LogoutAll ends every session of the caller.
+type LogoutAll struct {
+	Families ports.FamilyRepository
+	Env      Env
+}
+
+// Do ends every live session of the principal's user.
+func (uc *LogoutAll) Do(ctx context.Context, p domain.Principal, client domain.ClientInfo) error {
+	now := uc.Env.Clock.Now()
+	if _, err := uc.Families.EndAllForUser(ctx, p.UserID, now, uuid.Nil); err != nil {
+		return fmt.Errorf("logout all: %w", err)
+	}
+	uc.Env.record(ctx, eventFor(domain.EventLogoutAll, p.UserID, p.SessionID, client, now))
+	return nil
+}

@@ -1,0 +1,61 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"authd/domain"
+	"authd/ports"
+)
+
+// RefreshInput is a refresh request as received.
+type RefreshInput struct {
+	RefreshToken string
+	Client       domain.ClientInfo
+}
+
+// Refresh rotates a refresh token.
+type Refresh struct {
+	Families ports.FamilyRepository
+	Tokens   ports.AccessTokenIssuer
+	Policy   domain.SessionPolicy
+	Env      Env
+}
+
+// Do exchanges the presented refresh token for its successor and a new
+// access token.
+//
+// It returns domain.ErrInvalidRefreshToken for unknown or expired tokens and
+// ended sessions, domain.ErrRefreshTokenReused (the session is then ended and
+// stays ended) when the token had already been rotated, and
+// domain.ErrAccountDisabled (the session is ended) when the user is inactive.
+func (uc *Refresh) Do(ctx context.Context, in RefreshInput) (TokenPair, error) {
+	if !domain.LooksLikeRefreshSecret(in.RefreshToken) {
+		return TokenPair{}, domain.ErrInvalidRefreshToken
+	}
+	now := uc.Env.Clock.Now()
+	secret, next, err := domain.NewRefreshSecret(uc.Env.Random)
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("refresh: %w", err)
+	}
+	var owner domain.Owner
+	var sid uuid.UUID
+	err = uc.Families.UpdateByToken(ctx, domain.HashRefreshToken(in.RefreshToken), func(f *domain.Family) error {
+		owner, sid = f.Owner(), f.ID()
+		return f.Rotate(next, now, uc.Policy)
+	})
+	if errors.Is(err, domain.ErrRefreshTokenReused) {
+		uc.Env.record(ctx, eventFor(domain.EventRefreshReused, owner.ID, sid, in.Client, now))
+	}
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("refresh: %w", err)
+	}
+	access, ttl, err := uc.Tokens.Issue(domain.AccessGrant{UserID: owner.ID, SessionID: sid, Role: owner.Role}, now)
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("refresh: %w", err)
+	}
+	return TokenPair{AccessToken: access, ExpiresIn: ttl, RefreshToken: secret, SessionID: sid, UserID: owner.ID}, nil
+}

@@ -1,0 +1,66 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"authd/domain"
+	"authd/ports"
+)
+
+// Session is a live login session as shown to its user.
+type Session struct {
+	Family  *domain.Family
+	Current bool
+}
+
+// ListSessions lists the caller's live sessions.
+type ListSessions struct {
+	Families ports.FamilyRepository
+	Env      Env
+}
+
+// Do returns the principal's live sessions, newest first, marking the one
+// its access token belongs to as current.
+func (uc *ListSessions) Do(ctx context.Context, p domain.Principal) ([]Session, error) {
+	fs, err := uc.Families.ListLive(ctx, p.UserID, uc.Env.Clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	out := make([]Session, len(fs))
+	for i, f := range fs {
+		out[i] = Session{Family: f, Current: f.ID() == p.SessionID}
+	}
+	return out, nil
+}
+
+// RevokeSession ends one of the caller's sessions.
+type RevokeSession struct {
+	Families ports.FamilyRepository
+	Env      Env
+}
+
+// Do ends the principal's session id. It returns domain.ErrSessionNotFound
+// when no live session with that id belongs to the principal (another
+// user's session looks exactly like a missing one).
+func (uc *RevokeSession) Do(ctx context.Context, p domain.Principal, id uuid.UUID, client domain.ClientInfo) error {
+	now := uc.Env.Clock.Now()
+	err := uc.Families.Update(ctx, id, func(f *domain.Family) error {
+		if f.UserID() != p.UserID || !f.IsLive(now) {
+			return domain.ErrSessionNotFound
+		}
+		f.End(now)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, domain.ErrSessionNotFound) {
+			return domain.ErrSessionNotFound
+		}
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	uc.Env.record(ctx, eventFor(domain.EventLogout, p.UserID, id, client, now))
+	return nil
+}
