@@ -28,13 +28,13 @@ type ChangePassword struct {
 // one, stores its hash and ends every other session of the user; the
 // caller's own session stays usable.
 //
-// It returns domain.ErrInvalidCredentials when the current password is
+// It returns ErrWrongCurrentPassword when the current password is
 // wrong, a *domain.ValidationError for a new password the policy refuses,
 // and domain.ErrInvalidAccessToken when the account is gone or inactive.
 func (uc *ChangePassword) Do(ctx context.Context, p domain.Principal, in ChangePasswordInput) error {
 	now := uc.Env.Clock.Now()
 	if len(in.CurrentPassword) > domain.MaxPasswordBytes {
-		return domain.ErrInvalidCredentials
+		return ErrWrongCurrentPassword
 	}
 	if err := domain.ValidatePassword("new_password", in.NewPassword, uc.Common); err != nil {
 		return err
@@ -48,7 +48,7 @@ func (uc *ChangePassword) Do(ctx context.Context, p domain.Principal, in ChangeP
 		return fmt.Errorf("change password: %w", err)
 	}
 	if !ok {
-		return domain.ErrInvalidCredentials
+		return ErrWrongCurrentPassword
 	}
 	hash, err := uc.Hasher.Hash(ctx, in.NewPassword)
 	if err != nil {
@@ -66,3 +66,7 @@ func (uc *ChangePassword) Do(ctx context.Context, p domain.Principal, in ChangeP
 	uc.Env.record(ctx, eventFor(domain.EventPasswordChanged, p.UserID, p.SessionID, in.Client, now))
 	return nil
 }
+
+// ErrWrongCurrentPassword is returned by ChangePassword when the current
+// password does not match. It also matches domain.ErrInvalidCredentials.
+var ErrWrongCurrentPassword = fmt.Errorf("%w: current password does not match", domain.ErrInvalidCredentials)

@@ -8,6 +8,7 @@ package ports
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -131,3 +132,8 @@ type AuditQuery struct {
 	After  int64
 	Limit  int
 }
+
+// ErrUnavailable marks errors of a backing service that cannot be reached
+// (the database is down or refusing connections). Adapters wrap such errors
+// with it so that callers can answer "try again later" instead of "bug".
+var ErrUnavailable = errors.New("backing service unavailable")
