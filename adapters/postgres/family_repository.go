@@ -1,0 +1,278 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"authd/domain"
+	"authd/ports"
+)
+
+var _ ports.FamilyRepository = (*FamilyRepository)(nil)
+
+// maxWriteAttempts bounds how often a family change is recomputed when
+// other changes to the same family keep committing first.
+const maxWriteAttempts = 10
+
+// ErrConflict is returned when a family change lost the race to concurrent
+// changes maxWriteAttempts times in a row.
+var ErrConflict = errors.New("postgres: family changed concurrently too often")
+
+// FamilyRepository stores refresh-token families in token_families and
+// their tokens in refresh_tokens (by SHA-256 digest only).
+//
+// A change costs two statements and no explicit transaction: one SELECT
+// loads the family with its owner and the presented token, and one
+// statement of data-modifying CTEs writes it. The write first updates the
+// family row on condition that its version is the one loaded, which takes
+// the row lock; the token writes only happen when that update matched. When
+// another change committed first the update matches nothing and the change
+// is recomputed on the fresh state.
+type FamilyRepository struct {
+	db *bun.DB
+}
+
+// NewFamilyRepository returns a FamilyRepository on db.
+func NewFamilyRepository(db *bun.DB) *FamilyRepository {
+	return &FamilyRepository{db: db}
+}
+
+const familySelect = "SELECT f.id, f.user_id, f.created_at, f.last_used_at, f.expires_at, f.revoked_at, " +
+	"f.user_agent, f.ip, f.version, u.role, u.is_active"
+
+// Create stores a new family and the first token it issued, in one
+// statement. It returns domain.ErrUserNotFound when the owner does not exist.
+func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
+	first, ok := f.Issued()
+	if !ok {
+		return errors.New("postgres: create family: the family issued no token")
+	}
+	row := fromDomainFamily(f)
+	_, err := r.db.NewRaw(
+		"WITH fam AS ("+
+			"INSERT INTO token_families (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, version) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id) "+
+			"INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at) "+
+			"SELECT ?, id, ?, ?, ? FROM fam",
+		row.ID, row.UserID, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, nullTime(row.RevokedAt),
+		row.UserAgent, row.IP, row.Version,
+		first.Hash().String(), row.UserID, first.ExpiresAt(), first.CreatedAt(),
+	).Exec(ctx)
+	if err != nil {
+		if isForeignKeyViolation(err) {
+			return fmt.Errorf("postgres: create family: %w", domain.ErrUserNotFound)
+		}
+		return fmt.Errorf("postgres: create family: %w", err)
+	}
+	return nil
+}
+
+// UpdateByToken loads the family through the token whose digest is hash,
+// applies fn and stores what the family decided, even when fn fails. It
+// returns domain.ErrInvalidRefreshToken when no token has that digest,
+// ErrConflict when the family kept changing underneath, and otherwise fn's
+// error.
+func (r *FamilyRepository) UpdateByToken(ctx context.Context, hash domain.TokenHash, fn func(f *domain.Family) error) error {
+	return r.update(ctx, func(ctx context.Context) (*domain.Family, error) {
+		var row familyOwnerRow
+		err := r.db.NewRaw(
+			familySelect+", t.id AS t_id, t.token AS t_token, t.expires_at AS t_expires_at, "+
+				"t.revoked_at AS t_revoked_at, t.created_at AS t_created_at "+
+				"FROM refresh_tokens AS t "+
+				"JOIN token_families AS f ON f.id = t.token_family "+
+				"JOIN users AS u ON u.id = f.user_id "+
+				"WHERE t.token = ?",
+			hash.String(),
+		).Scan(ctx, &row)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, domain.ErrInvalidRefreshToken
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres: load family by token: %w", err)
+		}
+		return toDomainFamily(&row, true)
+	}, fn)
+}
+
+// Update is UpdateByToken for the family with id. It returns
+// domain.ErrSessionNotFound when no family has id.
+func (r *FamilyRepository) Update(ctx context.Context, id uuid.UUID, fn func(f *domain.Family) error) error {
+	return r.update(ctx, func(ctx context.Context) (*domain.Family, error) {
+		var row familyOwnerRow
+		err := r.db.NewRaw(
+			familySelect+" FROM token_families AS f JOIN users AS u ON u.id = f.user_id WHERE f.id = ?",
+			id,
+		).Scan(ctx, &row)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, domain.ErrSessionNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres: load family: %w", err)
+		}
+		return toDomainFamily(&row, false)
+	}, fn)
+}
+
+func (r *FamilyRepository) update(ctx context.Context, load func(context.Context) (*domain.Family, error), fn func(f *domain.Family) error) error {
+	for range maxWriteAttempts {
+		f, err := load(ctx)
+		if err != nil {
+			return err
+		}
+		fnErr := fn(f)
+		if !f.Changed() {
+			return fnErr
+		}
+		stored, err := r.write(ctx, f)
+		if err != nil {
+			return err
+		}
+		if stored {
+			return fnErr
+		}
+	}
+	return ErrConflict
+}
+
+// write stores f's decision in one statement and reports whether it did;
+// false means another change to the family committed first.
+func (r *FamilyRepository) write(ctx context.Context, f *domain.Family) (bool, error) {
+	id := f.ID()
+	var q strings.Builder
+	args := make([]any, 0, 12)
+
+	// The family row is always locked first, so concurrent writers queue on
+	// it and never deadlock on the token rows.
+	q.WriteString("WITH fam AS (UPDATE token_families SET last_used_at = ?, revoked_at = ?, version = version + 1 " +
+		"WHERE id = ? AND version = ? RETURNING id)")
+	args = append(args, f.LastUsedAt(), nullTime(f.RevokedAt()), id, f.Version())
+
+	// EXISTS (SELECT 1 FROM fam) is evaluated once, before the token rows
+	// are touched: tokens change only when the family update matched.
+	switch {
+	case f.Ended():
+		q.WriteString(", ended AS (UPDATE refresh_tokens SET revoked_at = ? " +
+			"WHERE token_family = ? AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam))")
+		args = append(args, f.RevokedAt(), id)
+	case f.Rotated():
+		p, ok := f.Presented()
+		if !ok {
+			return false, errors.New("postgres: rotated family has no presented token")
+		}
+		q.WriteString(", used AS (UPDATE refresh_tokens SET revoked_at = ? " +
+			"WHERE id = ? AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam))")
+		args = append(args, p.RevokedAt(), p.ID())
+	}
+	if t, ok := f.Issued(); ok {
+		q.WriteString(", issued AS (INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at) " +
+			"SELECT ?, id, ?, ?, ? FROM fam)")
+		args = append(args, t.Hash().String(), int64(f.UserID()), t.ExpiresAt(), t.CreatedAt())
+	}
+	q.WriteString(" SELECT count(*) FROM fam")
+
+	var n int
+	if err := r.db.NewRaw(q.String(), args...).Scan(ctx, &n); err != nil {
+		return false, fmt.Errorf("postgres: store family: %w", err)
+	}
+	return n == 1, nil
+}
+
+// EndAllForUser ends every live family of the user at now, except the one
+// with id except, and revokes their tokens, in one transaction. It returns
+// how many families it ended.
+func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.UserID, now time.Time, except uuid.UUID) (int, error) {
+	var n int
+	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		n, err = endFamilies(ctx, tx, familyFilter{userID: int64(userID), now: now, liveAt: now, except: except})
+		return err
+	})
+	return n, err
+}
+
+// ListLive returns the user's families that are live at now, newest first.
+func (r *FamilyRepository) ListLive(ctx context.Context, userID domain.UserID, now time.Time) ([]*domain.Family, error) {
+	var rows []familyOwnerRow
+	err := r.db.NewRaw(
+		familySelect+" FROM token_families AS f JOIN users AS u ON u.id = f.user_id "+
+			"WHERE f.user_id = ? AND f.revoked_at IS NULL AND f.expires_at > ? "+
+			"ORDER BY f.created_at DESC, f.id DESC",
+		int64(userID), now,
+	).Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: list sessions: %w", err)
+	}
+	families := make([]*domain.Family, 0, len(rows))
+	for i := range rows {
+		f, err := toDomainFamily(&rows[i], false)
+		if err != nil {
+			return nil, err
+		}
+		families = append(families, f)
+	}
+	return families, nil
+}
+
+// familyFilter selects the families endFamilies ends: those of userID that
+// have not ended, live at liveAt when it is set, other than except.
+type familyFilter struct {
+	userID int64
+	now    time.Time // the end time; zero takes the transaction's timestamp
+	liveAt time.Time
+	except uuid.UUID
+}
+
+// endFamilies ends the families selected by ff and revokes their unrevoked
+// tokens, inside tx, and returns how many families it ended. The families
+// are locked first, in id order; the tokens are revoked by a second
+// statement so that its snapshot includes tokens issued by rotations that
+// committed while it waited for those locks.
+func endFamilies(ctx context.Context, tx bun.Tx, ff familyFilter) (int, error) {
+	var now any = bun.Safe("transaction_timestamp()")
+	if !ff.now.IsZero() {
+		now = ff.now
+	}
+	cond := "user_id = ? AND revoked_at IS NULL"
+	args := []any{ff.userID}
+	if !ff.liveAt.IsZero() {
+		cond += " AND expires_at > ?"
+		args = append(args, ff.liveAt)
+	}
+	if ff.except != uuid.Nil {
+		cond += " AND id <> ?"
+		args = append(args, ff.except)
+	}
+	var ids []uuid.UUID
+	if err := tx.NewRaw(
+		"UPDATE token_families SET revoked_at = ?, version = version + 1 WHERE id IN ("+
+			"SELECT id FROM token_families WHERE "+cond+" ORDER BY id FOR NO KEY UPDATE) RETURNING id",
+		append([]any{now}, args...)...,
+	).Scan(ctx, &ids); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("postgres: end sessions: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if _, err := tx.NewRaw(
+		"UPDATE refresh_tokens SET revoked_at = ? WHERE token_family IN (?) AND revoked_at IS NULL",
+		now, bun.In(ids),
+	).Exec(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: revoke session tokens: %w", err)
+	}
+	return len(ids), nil
+}
+
+// nullTime maps the zero time to NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}

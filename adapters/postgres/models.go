@@ -1,0 +1,219 @@
+package postgres
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"authd/domain"
+)
+
+// userRow is a row of users.
+type userRow struct {
+	bun.BaseModel `bun:"table:users"`
+
+	ID             int64       `bun:"id,pk,identity,type:bigint"`
+	Email          string      `bun:"email,type:varchar(255),notnull,unique"`
+	HashedPassword string      `bun:"hashed_password,type:varchar(255),notnull"`
+	Role           domain.Role `bun:"role,type:userrole,notnull,default:'user'"`
+	IsActive       bool        `bun:"is_active,type:boolean,notnull,default:true"`
+	CreatedAt      time.Time   `bun:"created_at,type:timestamptz,notnull,default:now()"`
+}
+
+// refreshTokenRow is a row of refresh_tokens. Token is the hex SHA-256
+// digest of the token, never the token itself.
+type refreshTokenRow struct {
+	bun.BaseModel `bun:"table:refresh_tokens"`
+
+	ID          int64     `bun:"id,pk,identity,type:bigint"`
+	Token       string    `bun:"token,type:varchar(512),notnull,unique"`
+	TokenFamily uuid.UUID `bun:"token_family,type:uuid,notnull"`
+	UserID      int64     `bun:"user_id,type:bigint,notnull"`
+	ExpiresAt   time.Time `bun:"expires_at,type:timestamptz,notnull"`
+	RevokedAt   time.Time `bun:"revoked_at,type:timestamptz,nullzero"`
+	CreatedAt   time.Time `bun:"created_at,type:timestamptz,notnull,default:now()"`
+}
+
+// familyRow is a row of token_families: one login session.
+type familyRow struct {
+	bun.BaseModel `bun:"table:token_families"`
+
+	ID         uuid.UUID `bun:"id,pk,type:uuid"`
+	UserID     int64     `bun:"user_id,type:bigint,notnull"`
+	CreatedAt  time.Time `bun:"created_at,type:timestamptz,notnull,default:now()"`
+	LastUsedAt time.Time `bun:"last_used_at,type:timestamptz,notnull,default:now()"`
+	ExpiresAt  time.Time `bun:"expires_at,type:timestamptz,notnull"`
+	RevokedAt  time.Time `bun:"revoked_at,type:timestamptz,nullzero"`
+	UserAgent  string    `bun:"user_agent,type:varchar(512),notnull,default:''"`
+	IP         string    `bun:"ip,type:varchar(64),notnull,default:''"`
+	Version    int64     `bun:"version,type:bigint,notnull,default:0"`
+}
+
+// authEventRow is a row of auth_events.
+type authEventRow struct {
+	bun.BaseModel `bun:"table:auth_events"`
+
+	ID        int64     `bun:"id,pk,identity,type:bigint"`
+	Type      string    `bun:"type,type:varchar(64),notnull"`
+	UserID    int64     `bun:"user_id,type:bigint,nullzero"`
+	SessionID uuid.UUID `bun:"session_id,type:uuid,nullzero"`
+	IP        string    `bun:"ip,type:varchar(64),notnull,default:''"`
+	UserAgent string    `bun:"user_agent,type:varchar(512),notnull,default:''"`
+	CreatedAt time.Time `bun:"created_at,type:timestamptz,notnull,default:now()"`
+}
+
+// Models returns a nil pointer to every row model, one per table, for
+// schema checks (cmd/migrate check).
+func Models() []any {
+	return []any{
+		(*userRow)(nil),
+		(*refreshTokenRow)(nil),
+		(*familyRow)(nil),
+		(*authEventRow)(nil),
+	}
+}
+
+// Index is a secondary index the schema must have beyond primary keys and
+// the unique constraints declared by model tags.
+type Index struct {
+	Table string
+	Name  string
+	// Columns is the key as PostgreSQL prints it, e.g. "user_id, created_at DESC".
+	Columns string
+	Unique  bool
+}
+
+// Indexes returns the secondary indexes the models rely on.
+func Indexes() []Index {
+	return []Index{
+		{Table: "refresh_tokens", Name: "ix_refresh_tokens_token_family", Columns: "token_family"},
+		{Table: "refresh_tokens", Name: "ix_refresh_tokens_user_id", Columns: "user_id"},
+		{Table: "refresh_tokens", Name: "ix_refresh_tokens_expires_at", Columns: "expires_at"},
+		{Table: "token_families", Name: "ix_token_families_user_id_created_at", Columns: "user_id, created_at DESC"},
+		{Table: "auth_events", Name: "ix_auth_events_user_id_id", Columns: "user_id, id"},
+	}
+}
+
+// Enum is a PostgreSQL enum type and its labels in order.
+type Enum struct {
+	Name   string
+	Labels []string
+}
+
+// Enums returns the enum types the models use.
+func Enums() []Enum {
+	return []Enum{{Name: "userrole", Labels: []string{string(domain.RoleUser), string(domain.RoleAdmin)}}}
+}
+
+func toDomainUser(r *userRow) (*domain.User, error) {
+	email, err := domain.ParseEmail(r.Email)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: user %d has a malformed email: %w", r.ID, err)
+	}
+	role, err := domain.ParseRole(string(r.Role))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: user %d has an unknown role %q", r.ID, r.Role)
+	}
+	return domain.RehydrateUser(domain.UserID(r.ID), email, r.HashedPassword, role, r.IsActive, r.CreatedAt), nil
+}
+
+func fromDomainUser(u *domain.User) *userRow {
+	return &userRow{
+		ID:             int64(u.ID()),
+		Email:          u.Email().String(),
+		HashedPassword: u.PasswordHash(),
+		Role:           u.Role(),
+		IsActive:       u.IsActive(),
+		CreatedAt:      u.CreatedAt(),
+	}
+}
+
+// familyOwnerRow is a family joined with its user's role and active flag,
+// and, when loaded through a token, that token.
+type familyOwnerRow struct {
+	familyRow `bun:",extend"`
+
+	Role     domain.Role `bun:"role"`
+	IsActive bool        `bun:"is_active"`
+
+	TokenID        int64     `bun:"t_id"`
+	TokenHash      string    `bun:"t_token"`
+	TokenExpiresAt time.Time `bun:"t_expires_at"`
+	TokenRevokedAt time.Time `bun:"t_revoked_at"`
+	TokenCreatedAt time.Time `bun:"t_created_at"`
+}
+
+func toDomainFamily(r *familyOwnerRow, withToken bool) (*domain.Family, error) {
+	rec := domain.FamilyRecord{
+		ID:         r.ID,
+		Owner:      domain.Owner{ID: domain.UserID(r.UserID), Role: r.Role, Active: r.IsActive},
+		CreatedAt:  r.CreatedAt,
+		LastUsedAt: r.LastUsedAt,
+		ExpiresAt:  r.ExpiresAt,
+		RevokedAt:  r.RevokedAt,
+		Client:     domain.ClientInfo{UserAgent: r.UserAgent, IP: r.IP},
+		Version:    r.Version,
+	}
+	if !withToken {
+		return domain.RehydrateFamily(rec, nil), nil
+	}
+	hash, err := domain.ParseTokenHash(r.TokenHash)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: refresh token %d: %w", r.TokenID, err)
+	}
+	t := domain.RehydrateRefreshToken(r.TokenID, hash, r.TokenExpiresAt, r.TokenRevokedAt, r.TokenCreatedAt)
+	return domain.RehydrateFamily(rec, &t), nil
+}
+
+func fromDomainFamily(f *domain.Family) *familyRow {
+	return &familyRow{
+		ID:         f.ID(),
+		UserID:     int64(f.UserID()),
+		CreatedAt:  f.CreatedAt(),
+		LastUsedAt: f.LastUsedAt(),
+		ExpiresAt:  f.ExpiresAt(),
+		RevokedAt:  f.RevokedAt(),
+		UserAgent:  truncate(f.Client().UserAgent, 512),
+		IP:         truncate(f.Client().IP, 64),
+		Version:    f.Version(),
+	}
+}
+
+func toDomainEvent(r *authEventRow) domain.AuthEvent {
+	return domain.AuthEvent{
+		ID:        r.ID,
+		Type:      domain.EventType(r.Type),
+		UserID:    domain.UserID(r.UserID),
+		SessionID: r.SessionID,
+		IP:        r.IP,
+		UserAgent: r.UserAgent,
+		At:        r.CreatedAt,
+	}
+}
+
+func fromDomainEvent(e domain.AuthEvent) *authEventRow {
+	return &authEventRow{
+		Type:      truncate(string(e.Type), 64),
+		UserID:    int64(e.UserID),
+		SessionID: e.SessionID,
+		IP:        truncate(e.IP, 64),
+		UserAgent: truncate(e.UserAgent, 512),
+		CreatedAt: e.At,
+	}
+}
+
+// truncate makes client-supplied text storable: valid UTF-8 without NUL
+// (PostgreSQL refuses both) and at most n characters (varchar(n) counts
+// characters), so an odd user agent is shortened rather than failing a login.
+func truncate(s string, n int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
+}
