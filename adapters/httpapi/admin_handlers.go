@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"authd/domain"
+	"authd/ports"
+)
+
+// queryInt parses an optional non-negative integer query parameter.
+func queryInt(c *fiber.Ctx, name string, verr *domain.ValidationError) int64 {
+	raw := c.Query(name)
+	if raw == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 0 {
+		verr.Add(name, "must be a non-negative integer")
+		return 0
+	}
+	return n
+}
+
+// pathUserID parses the :id path parameter; a malformed id names no user.
+func pathUserID(c *fiber.Ctx) (domain.UserID, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, domain.ErrUserNotFound
+	}
+	return domain.UserID(id), nil
+}
+
+func (s *server) listUsers(c *fiber.Ctx) error {
+	var verr domain.ValidationError
+	limit := queryInt(c, "limit", &verr)
+	after := queryInt(c, "after", &verr)
+	if c.Query("limit") == "0" {
+		verr.Add("limit", "must be between 1 and 100")
+	}
+	if err := verr.Err(); err != nil {
+		return err
+	}
+	us, next, err := s.uc.ListUsers.Do(c.UserContext(), ports.UserQuery{
+		After:       domain.UserID(after),
+		Limit:       int(min(limit, 1000)),
+		EmailPrefix: c.Query("email"),
+	})
+	if err != nil {
+		return err
+	}
+	out := make([]userJSON, len(us))
+	for i, u := range us {
+		out[i] = toUserJSON(u)
+	}
+	var nextAfter *int64
+	if next != 0 {
+		n := int64(next)
+		nextAfter = &n
+	}
+	return c.JSON(fiber.Map{"users": out, "next_after": nextAfter})
+}
+
+func (s *server) getUser(c *fiber.Ctx) error {
+	id, err := pathUserID(c)
+	if err != nil {
+		return err
+	}
+	u, err := s.uc.GetUser.Do(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(toUserJSON(u))
+}
+
+func (s *server) patchUser(c *fiber.Ctx) error {
+	id, err := pathUserID(c)
+	if err != nil {
+		return err
+	}
+	var b userPatchBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	var change domain.UserChange
+	if b.Role != nil {
+		r, err := domain.ParseRole(*b.Role)
+		if err != nil {
+			return err
+		}
+		change.Role = &r
+	}
+	change.Active = b.IsActive
+	u, err := s.uc.UpdateUser.Do(c.UserContext(), principal(c), id, change, clientInfo(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(toUserJSON(u))
+}
+
+func (s *server) revokeUserSessions(c *fiber.Ctx) error {
+	id, err := pathUserID(c)
+	if err != nil {
+		return err
+	}
+	n, err := s.uc.RevokeUserSessions.Do(c.UserContext(), id, clientInfo(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"revoked": n})
+}
+
+// eventJSON is one entry of the audit trail.
+type eventJSON struct {
+	ID        int64     `json:"id"`
+	Type      string    `json:"type"`
+	UserID    *int64    `json:"user_id"`
+	SessionID *string   `json:"session_id"`
+	IP        string    `json:"ip"`
+	UserAgent string    `json:"user_agent"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (s *server) listAudit(c *fiber.Ctx) error {
+	var verr domain.ValidationError
+	limit := queryInt(c, "limit", &verr)
+	after := queryInt(c, "after", &verr)
+	userID := queryInt(c, "user_id", &verr)
+	if c.Query("limit") == "0" {
+		verr.Add("limit", "must be between 1 and 100")
+	}
+	if err := verr.Err(); err != nil {
+		return err
+	}
+	es, next, err := s.uc.ListAudit.Do(c.UserContext(), ports.AuditQuery{
+		UserID: domain.UserID(userID),
+		After:  after,
+		Limit:  int(min(limit, 1000)),
+	})
+	if err != nil {
+		return err
+	}
+	out := make([]eventJSON, len(es))
+	for i, e := range es {
+		out[i] = eventJSON{ID: e.ID, Type: string(e.Type), IP: e.IP, UserAgent: e.UserAgent, CreatedAt: e.At.UTC()}
+		if e.UserID != 0 {
+			uid := int64(e.UserID)
+			out[i].UserID = &uid
+		}
+		if e.SessionID != uuid.Nil {
+			sid := e.SessionID.String()
+			out[i].SessionID = &sid
+		}
+	}
+	var nextAfter *int64
+	if next != 0 {
+		nextAfter = &next
+	}
+	return c.JSON(fiber.Map{"events": out, "next_after": nextAfter})
+}

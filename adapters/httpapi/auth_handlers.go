@@ -1,0 +1,168 @@
+package httpapi
+
+import (
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"authd/application"
+	"authd/domain"
+)
+
+// Longest stored client details (token_families.user_agent and ip).
+const (
+	maxUserAgentBytes = 512
+	maxIPBytes        = 64
+)
+
+// userJSON is the API's user object.
+type userJSON struct {
+	ID        int64     `json:"id"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	IsActive  bool      `json:"is_active"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func toUserJSON(u *domain.User) userJSON {
+	return userJSON{
+		ID:        int64(u.ID()),
+		Email:     u.Email().String(),
+		Role:      u.Role().String(),
+		IsActive:  u.IsActive(),
+		CreatedAt: u.CreatedAt().UTC(),
+	}
+}
+
+// tokenJSON is an RFC 6749 §5.1 access token response.
+type tokenJSON struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// writeTokens answers a token pair with the caching headers RFC 6749 §5.1 requires.
+func writeTokens(c *fiber.Ctx, tp application.TokenPair) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return c.JSON(tokenJSON{
+		AccessToken:  tp.AccessToken,
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(tp.ExpiresIn / time.Second),
+		RefreshToken: tp.RefreshToken,
+	})
+}
+
+// clientInfo describes the caller for sessions and the audit trail.
+func clientInfo(c *fiber.Ctx) domain.ClientInfo {
+	return domain.ClientInfo{UserAgent: clip(c.Get(fiber.HeaderUserAgent), maxUserAgentBytes), IP: clip(c.IP(), maxIPBytes)}
+}
+
+// clip returns s as valid UTF-8 of at most n bytes.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}
+
+func (s *server) register(c *fiber.Ctx) error {
+	var b credentialsBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	if err := require(field{"email", b.Email}, field{"password", b.Password}); err != nil {
+		return err
+	}
+	u, err := s.uc.Register.Do(c.UserContext(), application.RegisterInput{Email: *b.Email, Password: *b.Password, Client: clientInfo(c)})
+	if err != nil {
+		s.deps.Metrics.countRateLimited(err)
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(toUserJSON(u))
+}
+
+func (s *server) login(c *fiber.Ctx) error {
+	var b credentialsBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	if err := require(field{"email", b.Email}, field{"password", b.Password}); err != nil {
+		return err
+	}
+	tp, err := s.uc.Login.Do(c.UserContext(), application.LoginInput{Email: *b.Email, Password: *b.Password, Client: clientInfo(c)})
+	s.deps.Metrics.countLogin(err)
+	if err != nil {
+		return err
+	}
+	c.Locals(userIDKey, int64(tp.UserID))
+	return writeTokens(c, tp)
+}
+
+func (s *server) refresh(c *fiber.Ctx) error {
+	var b refreshBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	if err := require(field{"refresh_token", b.RefreshToken}); err != nil {
+		return err
+	}
+	tp, err := s.uc.Refresh.Do(c.UserContext(), application.RefreshInput{RefreshToken: *b.RefreshToken, Client: clientInfo(c)})
+	s.deps.Metrics.countRefresh(err)
+	if err != nil {
+		return err
+	}
+	c.Locals(userIDKey, int64(tp.UserID))
+	return writeTokens(c, tp)
+}
+
+func (s *server) logout(c *fiber.Ctx) error {
+	var b refreshBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	if err := require(field{"refresh_token", b.RefreshToken}); err != nil {
+		return err
+	}
+	if err := s.uc.Logout.Do(c.UserContext(), *b.RefreshToken, clientInfo(c)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) logoutAll(c *fiber.Ctx) error {
+	if err := s.uc.LogoutAll.Do(c.UserContext(), principal(c), clientInfo(c)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) me(c *fiber.Ctx) error {
+	u, err := s.uc.CurrentUser.Do(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(toUserJSON(u))
+}
+
+func (s *server) jwks(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(s.deps.JWKS)
+}
+
+// errIsAny reports whether err matches any of targets.
+func errIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}

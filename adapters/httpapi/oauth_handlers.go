@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"authd/application"
+	"authd/domain"
+)
+
+// oauthError is an RFC 6749 §5.2 error response.
+type oauthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+// OAuth 2.0 error codes (RFC 6749 §5.2).
+var (
+	errInvalidRequest       = errors.New("invalid_request")
+	errUnsupportedGrantType = errors.New("unsupported_grant_type")
+)
+
+// writeOAuthError answers err on an OAuth endpoint in the RFC 6749 §5.2
+// shape. Errors that are not about the grant (an unreachable database, a
+// bug) keep their HTTP status.
+func writeOAuthError(c *fiber.Ctx, err error) error {
+	status, body := fiber.StatusBadRequest, oauthError{}
+	var desc string
+	if e := (*oauthParamError)(nil); errors.As(err, &e) {
+		desc = e.detail
+	}
+	switch {
+	case errors.Is(err, errUnsupportedGrantType):
+		body.Error = "unsupported_grant_type"
+		body.ErrorDescription = "Only grant_type=refresh_token is supported."
+	case errors.Is(err, errInvalidRequest), errors.Is(err, errMalformed), errors.Is(err, errMediaType), errors.Is(err, errTooLarge):
+		body.Error = "invalid_request"
+		body.ErrorDescription = "The request is missing a parameter or is malformed."
+	case errIsAny(err, domain.ErrRefreshTokenReused):
+		body.Error = "invalid_grant"
+		body.ErrorDescription = "The refresh token was already used; the session has been ended."
+	case errIsAny(err, domain.ErrInvalidRefreshToken, domain.ErrAccountDisabled):
+		body.Error = "invalid_grant"
+		body.ErrorDescription = "The refresh token is invalid, expired or revoked."
+	default:
+		k := classify(err)
+		status = k.status
+		body.Error = "server_error"
+		if k.code == "database_unavailable" {
+			body.Error = "temporarily_unavailable"
+		}
+		body.ErrorDescription = k.detail
+	}
+	if desc != "" {
+		body.ErrorDescription = desc
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return c.Status(status).JSON(body)
+}
+
+// oauthParamError is an invalid_request naming what is wrong.
+type oauthParamError struct{ detail string }
+
+func (e *oauthParamError) Error() string { return "invalid_request: " + e.detail }
+func (e *oauthParamError) Unwrap() error { return errInvalidRequest }
+
+// formParams reads an application/x-www-form-urlencoded body. RFC 6749 §3.2
+// forbids repeating a parameter, so a repeated one is invalid_request.
+func formParams(c *fiber.Ctx, names ...string) (map[string]string, error) {
+	ct := strings.ToLower(c.Get(fiber.HeaderContentType))
+	if !strings.HasPrefix(ct, fiber.MIMEApplicationForm) {
+		return nil, &oauthParamError{"the body must be application/x-www-form-urlencoded"}
+	}
+	args := c.Request().PostArgs()
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		vs := args.PeekMulti(n)
+		if len(vs) > 1 {
+			return nil, &oauthParamError{"parameter " + n + " is repeated"}
+		}
+		if len(vs) == 1 {
+			out[n] = string(vs[0])
+		}
+	}
+	return out, nil
+}
+
+// oauthToken is the RFC 6749 token endpoint; it offers only the refresh
+// grant (§6). The password grant is deliberately absent (RFC 9700 §2.4).
+func (s *server) oauthToken(c *fiber.Ctx) error {
+	p, err := formParams(c, "grant_type", "refresh_token", "client_id", "scope")
+	if err != nil {
+		return err
+	}
+	switch gt := p["grant_type"]; {
+	case gt == "":
+		return &oauthParamError{"grant_type is required"}
+	case gt != "refresh_token":
+		return errUnsupportedGrantType
+	}
+	rt := p["refresh_token"]
+	if rt == "" {
+		return &oauthParamError{"refresh_token is required"}
+	}
+	tp, err := s.uc.Refresh.Do(c.UserContext(), application.RefreshInput{RefreshToken: rt, Client: clientInfo(c)})
+	s.deps.Metrics.countRefresh(err)
+	if err != nil {
+		return err
+	}
+	c.Locals(userIDKey, int64(tp.UserID))
+	return writeTokens(c, tp)
+}
+
+// oauthRevoke is the RFC 7009 revocation endpoint. A refresh token ends its
+// session; access tokens are self-contained and simply expire. Unknown
+// tokens are answered 200 as the RFC requires.
+func (s *server) oauthRevoke(c *fiber.Ctx) error {
+	p, err := formParams(c, "token", "token_type_hint", "client_id")
+	if err != nil {
+		return err
+	}
+	token := p["token"]
+	if token == "" {
+		return &oauthParamError{"token is required"}
+	}
+	if err := s.uc.Logout.Do(c.UserContext(), token, clientInfo(c)); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.SendStatus(fiber.StatusOK)
+}
+
+// metadata is the RFC 8414 authorization server metadata.
+func (s *server) metadata(c *fiber.Ctx) error {
+	iss := strings.TrimSuffix(s.cfg.Issuer, "/")
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.JSON(fiber.Map{
+		"issuer":                                     iss,
+		"token_endpoint":                             iss + "/oauth/token",
+		"revocation_endpoint":                        iss + "/oauth/revoke",
+		"jwks_uri":                                   iss + "/.well-known/jwks.json",
+		"grant_types_supported":                      []string{"refresh_token"},
+		"response_types_supported":                   []string{},
+		"token_endpoint_auth_methods_supported":      []string{"none"},
+		"revocation_endpoint_auth_methods_supported": []string{"none"},
+		"access_token_signing_alg_values_supported":  []string{"EdDSA"},
+		"service_documentation":                      iss + "/openapi.json",
+	})
+}

@@ -1,0 +1,141 @@
+// Package httpapi is authd's HTTP adapter: Fiber handlers that decode
+// requests, call the application's use cases and answer JSON, RFC 9457
+// problems for errors, and RFC 6749 shapes on the OAuth endpoints.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+
+	"authd/application"
+	"authd/ports"
+)
+
+// BodyLimit is the largest accepted request body.
+const BodyLimit = 64 << 10
+
+// Config is the HTTP layer's configuration.
+type Config struct {
+	// Issuer is the public base URL of the service, used in the RFC 8414
+	// metadata (for example https://auth.example.com).
+	Issuer       string
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+}
+
+// UseCases are the application use cases the handlers drive.
+type UseCases struct {
+	Register           *application.Register
+	Login              *application.Login
+	Refresh            *application.Refresh
+	Logout             *application.Logout
+	LogoutAll          *application.LogoutAll
+	CurrentUser        *application.GetCurrentUser
+	ListSessions       *application.ListSessions
+	RevokeSession      *application.RevokeSession
+	ChangePassword     *application.ChangePassword
+	AuthorizeAdmin     *application.AuthorizeAdmin
+	ListUsers          *application.ListUsers
+	GetUser            *application.GetUser
+	UpdateUser         *application.UpdateUser
+	RevokeUserSessions *application.RevokeUserSessions
+	ListAudit          *application.ListAudit
+}
+
+// Deps is everything New needs.
+type Deps struct {
+	UseCases UseCases
+	Verifier ports.AccessTokenVerifier
+	Clock    ports.Clock
+	// Ready reports whether the database answers; it backs /readyz.
+	Ready func(ctx context.Context) error
+	// JWKS is the JSON Web Key Set document served at /.well-known/jwks.json.
+	JWKS    []byte
+	Log     *slog.Logger
+	Metrics *Metrics
+}
+
+// server holds the handlers' dependencies.
+type server struct {
+	cfg    Config
+	uc     UseCases
+	deps   Deps
+	routes []route
+}
+
+// New returns the Fiber app serving authd's API.
+func New(cfg Config, deps Deps) *fiber.App {
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = NewMetrics(nil)
+	}
+	s := &server{cfg: cfg, uc: deps.UseCases, deps: deps}
+	app := fiber.New(fiber.Config{
+		AppName:               "authd",
+		BodyLimit:             BodyLimit,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+		// Header and path limits far above any legitimate request.
+		ReadBufferSize: 16 << 10,
+	})
+	app.Use(requestid.New())
+	app.Use(s.observe)
+	app.Use(recover.New())
+	s.routes = s.routeTable()
+	for _, r := range s.routes {
+		app.Add(r.method, r.path, r.handlers...)
+	}
+	app.Use(s.unmatched)
+	return app
+}
+
+// handleError is Fiber's error handler: every error leaves as a problem.
+func (s *server) handleError(c *fiber.Ctx, err error) error {
+	k := classify(err)
+	if k.status >= fiber.StatusInternalServerError && k.code != "database_unavailable" {
+		s.deps.Log.ErrorContext(c.UserContext(), "request failed",
+			"request_id", requestID(c), "method", c.Method(), "route", routeOf(c), "err", err)
+	}
+	if oauthRoute(c) {
+		return writeOAuthError(c, err)
+	}
+	return writeProblem(c, err)
+}
+
+// requestID returns the id the requestid middleware assigned.
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
+	return id
+}
+
+// readyTimeout bounds /readyz's database check.
+const readyTimeout = 2 * time.Second
+
+func (s *server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+func (s *server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), readyTimeout)
+	defer cancel()
+	if s.deps.Ready == nil {
+		return errors.New("readiness check not configured")
+	}
+	if err := s.deps.Ready(ctx); err != nil {
+		s.deps.Log.WarnContext(ctx, "readiness check failed", "err", err)
+		return errUnavailable
+	}
+	return c.JSON(fiber.Map{"status": "ok"})
+}
