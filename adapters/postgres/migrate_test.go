@@ -1,0 +1,371 @@
+package postgres_test
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/migrate"
+
+	"authd/adapters/postgres"
+	"authd/adapters/postgres/pgtest"
+	"authd/migrations"
+)
+
+// column is one column as the catalog describes it.
+type column struct {
+	Table, Name, Type string
+	NotNull           bool
+	Default           string
+	Identity          bool
+}
+
+func columns(t *testing.T, db *bun.DB) []column {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), `
+		SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+		       coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attidentity <> ''
+		FROM pg_attribute a
+		JOIN pg_class c ON c.oid = a.attrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+		  AND c.relname NOT LIKE 'bun_%'
+		ORDER BY c.relname, a.attnum`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var cols []column
+	for rows.Next() {
+		var c column
+		if err := rows.Scan(&c.Table, &c.Name, &c.Type, &c.NotNull, &c.Default, &c.Identity); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return cols
+}
+
+func strs(t *testing.T, db *bun.DB, query string, args ...any) []string {
+	t.Helper()
+	var out []string
+	if err := db.NewRaw(query, args...).Scan(context.Background(), &out); err != nil && !strings.Contains(err.Error(), "no rows") {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func indexes(t *testing.T, db *bun.DB) []string {
+	t.Helper()
+	return strs(t, db, `SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename NOT LIKE 'bun_%' ORDER BY indexname`)
+}
+
+func constraints(t *testing.T, db *bun.DB) []string {
+	t.Helper()
+	return strs(t, db, `SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+		FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE 'bun_%' ORDER BY 1`)
+}
+
+func enumLabels(t *testing.T, db *bun.DB) []string {
+	t.Helper()
+	return strs(t, db, `SELECT t.typname || '.' || e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid ORDER BY t.typname, e.enumsortorder`)
+}
+
+var wantColumns = []column{
+	{"auth_events", "id", "bigint", true, "", true},
+	{"auth_events", "type", "character varying(64)", true, "", false},
+	{"auth_events", "user_id", "bigint", false, "", false},
+	{"auth_events", "session_id", "uuid", false, "", false},
+	{"auth_events", "ip", "character varying(64)", true, "''::character varying", false},
+	{"auth_events", "user_agent", "character varying(512)", true, "''::character varying", false},
+	{"auth_events", "created_at", "timestamp with time zone", true, "now()", false},
+	{"refresh_tokens", "id", "bigint", true, "", true},
+	{"refresh_tokens", "token", "character varying(512)", true, "", false},
+	{"refresh_tokens", "token_family", "uuid", true, "", false},
+	{"refresh_tokens", "user_id", "bigint", true, "", false},
+	{"refresh_tokens", "expires_at", "timestamp with time zone", true, "", false},
+	{"refresh_tokens", "revoked_at", "timestamp with time zone", false, "", false},
+	{"refresh_tokens", "created_at", "timestamp with time zone", true, "now()", false},
+	{"token_families", "id", "uuid", true, "", false},
+	{"token_families", "user_id", "bigint", true, "", false},
+	{"token_families", "created_at", "timestamp with time zone", true, "now()", false},
+	{"token_families", "last_used_at", "timestamp with time zone", true, "now()", false},
+	{"token_families", "expires_at", "timestamp with time zone", true, "", false},
+	{"token_families", "revoked_at", "timestamp with time zone", false, "", false},
+	{"token_families", "user_agent", "character varying(512)", true, "''::character varying", false},
+	{"token_families", "ip", "character varying(64)", true, "''::character varying", false},
+	{"token_families", "version", "bigint", true, "0", false},
+	{"users", "id", "bigint", true, "", true},
+	{"users", "email", "character varying(255)", true, "", false},
+	{"users", "hashed_password", "character varying(255)", true, "", false},
+	{"users", "role", "userrole", true, "'user'::userrole", false},
+	{"users", "is_active", "boolean", true, "true", false},
+	{"users", "created_at", "timestamp with time zone", true, "now()", false},
+}
+
+var wantIndexes = []string{
+	"CREATE UNIQUE INDEX auth_events_pkey ON public.auth_events USING btree (id)",
+	"CREATE INDEX ix_auth_events_user_id_id ON public.auth_events USING btree (user_id, id)",
+	"CREATE INDEX ix_refresh_tokens_expires_at ON public.refresh_tokens USING btree (expires_at)",
+	"CREATE INDEX ix_refresh_tokens_token_family ON public.refresh_tokens USING btree (token_family)",
+	"CREATE INDEX ix_refresh_tokens_user_id ON public.refresh_tokens USING btree (user_id)",
+	"CREATE INDEX ix_token_families_user_id_created_at ON public.token_families USING btree (user_id, created_at DESC)",
+	"CREATE UNIQUE INDEX refresh_tokens_pkey ON public.refresh_tokens USING btree (id)",
+	"CREATE UNIQUE INDEX refresh_tokens_token_key ON public.refresh_tokens USING btree (token)",
+	"CREATE UNIQUE INDEX token_families_pkey ON public.token_families USING btree (id)",
+	"CREATE UNIQUE INDEX users_email_key ON public.users USING btree (email)",
+	"CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)",
+}
+
+var wantConstraints = []string{
+	"auth_events auth_events_pkey PRIMARY KEY (id)",
+	"auth_events auth_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL",
+	"refresh_tokens refresh_tokens_pkey PRIMARY KEY (id)",
+	"refresh_tokens refresh_tokens_token_family_fkey FOREIGN KEY (token_family) REFERENCES token_families(id) ON DELETE CASCADE",
+	"refresh_tokens refresh_tokens_token_key UNIQUE (token)",
+	"refresh_tokens refresh_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
+	"token_families token_families_pkey PRIMARY KEY (id)",
+	"token_families token_families_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
+	"users users_email_key UNIQUE (email)",
+	"users users_pkey PRIMARY KEY (id)",
+}
+
+func assertFullSchema(t *testing.T, db *bun.DB) {
+	t.Helper()
+	got := columns(t, db)
+	want := append([]column(nil), wantColumns...)
+	sort.SliceStable(want, func(i, j int) bool { return want[i].Table < want[j].Table })
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantIndexes, indexes(t, db)); diff != "" {
+		t.Errorf("indexes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantConstraints, constraints(t, db)); diff != "" {
+		t.Errorf("constraints (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"userrole.user", "userrole.admin"}, enumLabels(t, db)); diff != "" {
+		t.Errorf("enum labels (-want +got):\n%s", diff)
+	}
+	comment := strs(t, db, `SELECT col_description('refresh_tokens'::regclass, 2)`)
+	if len(comment) != 1 || !strings.Contains(comment[0], "SHA-256") || !strings.Contains(comment[0], "never stored") {
+		t.Errorf("refresh_tokens.token comment = %q, want it to say the column holds the SHA-256 digest", comment)
+	}
+}
+
+func assertEmptySchema(t *testing.T, db *bun.DB) {
+	t.Helper()
+	if got := columns(t, db); len(got) != 0 {
+		t.Errorf("after down, columns remain: %v", got)
+	}
+	if got := indexes(t, db); len(got) != 0 {
+		t.Errorf("after down, indexes remain: %v", got)
+	}
+	if got := strs(t, db, `SELECT typname FROM pg_type WHERE typnamespace = 'public'::regnamespace AND typtype IN ('e', 'c', 'd') AND typname NOT LIKE 'bun_%'`); len(got) != 0 {
+		t.Errorf("after down, types remain: %v", got)
+	}
+}
+
+func TestMigrateUpDownUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.Open(t, pgtest.NewDatabase(t))
+
+	g, err := postgres.Up(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Migrations) != 3 {
+		t.Fatalf("first Up applied %d migrations, want 3", len(g.Migrations))
+	}
+	assertFullSchema(t, db)
+
+	// Down rolls back the whole last group, which is all three here.
+	g, err = postgres.Down(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Migrations) != 3 {
+		t.Fatalf("Down rolled back %d migrations, want 3", len(g.Migrations))
+	}
+	assertEmptySchema(t, db)
+
+	if _, err := postgres.Up(ctx, db); err != nil {
+		t.Fatalf("Up after Down: %v", err)
+	}
+	assertFullSchema(t, db)
+
+	g, err = postgres.Up(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.IsZero() {
+		t.Fatalf("Up with nothing pending applied %v", g)
+	}
+}
+
+// migrateFirst applies, as one group, the first n embedded migrations that
+// are still pending.
+func migrateFirst(t *testing.T, db *bun.DB, n int) {
+	t.Helper()
+	sub := migrate.NewMigrations()
+	for _, m := range migrations.Migrations.Sorted()[:n] {
+		sub.Add(m)
+	}
+	m := migrate.NewMigrator(db, sub, migrate.WithMarkAppliedOnSuccess(true))
+	if err := m.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tables(t *testing.T, db *bun.DB) []string {
+	t.Helper()
+	return strs(t, db, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'bun_%' ORDER BY 1`)
+}
+
+func TestMigrateDownOneAtATime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.Open(t, pgtest.NewDatabase(t))
+	for n := 1; n <= 3; n++ {
+		migrateFirst(t, db, n)
+	}
+	assertFullSchema(t, db)
+
+	steps := []struct {
+		tables []string
+		fks    int
+	}{
+		{[]string{"refresh_tokens", "token_families", "users"}, 3},
+		{[]string{"refresh_tokens", "users"}, 1},
+		{nil, 0},
+	}
+	for i, step := range steps {
+		g, err := postgres.Down(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Migrations) != 1 {
+			t.Fatalf("down %d rolled back %d migrations, want 1", i+1, len(g.Migrations))
+		}
+		if diff := cmp.Diff(step.tables, tables(t, db)); diff != "" {
+			t.Errorf("tables after down %d (-want +got):\n%s", i+1, diff)
+		}
+		fks := strs(t, db, `SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace`)
+		if len(fks) != step.fks {
+			t.Errorf("foreign keys after down %d: %v, want %d", i+1, fks, step.fks)
+		}
+	}
+	assertEmptySchema(t, db)
+}
+
+// TestMigrationBackfillsFamilies checks that tokens written under the seed's
+// schema get a family when token_families arrives, so the new foreign key holds.
+func TestMigrationBackfillsFamilies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.Open(t, pgtest.NewDatabase(t))
+	migrateFirst(t, db, 1)
+	if _, err := db.ExecContext(ctx, `
+		INSERT INTO users (id, email, hashed_password) VALUES (1, 'a@example.com', 'x');
+		INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, revoked_at, created_at) VALUES
+		  ('t1', '11111111-1111-1111-1111-111111111111', 1, '2026-01-10Z', '2026-01-02Z', '2026-01-01Z'),
+		  ('t2', '11111111-1111-1111-1111-111111111111', 1, '2026-01-20Z', NULL, '2026-01-02Z'),
+		  ('t3', '22222222-2222-2222-2222-222222222222', 1, '2026-01-10Z', '2026-01-03Z', '2026-01-01Z')`); err != nil {
+		t.Fatal(err)
+	}
+	migrateFirst(t, db, 3)
+	got := strs(t, db, `SELECT id || ' ' || user_id || ' ' || to_char(created_at AT TIME ZONE 'UTC', 'MM-DD') || ' ' ||
+		to_char(last_used_at AT TIME ZONE 'UTC', 'MM-DD') || ' ' || to_char(expires_at AT TIME ZONE 'UTC', 'MM-DD') || ' ' ||
+		coalesce(to_char(revoked_at AT TIME ZONE 'UTC', 'MM-DD'), 'live') FROM token_families ORDER BY id`)
+	want := []string{
+		"11111111-1111-1111-1111-111111111111 1 01-01 01-02 01-20 live",
+		"22222222-2222-2222-2222-222222222222 1 01-01 01-01 01-10 01-03",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("backfilled families (-want +got):\n%s", diff)
+	}
+}
+
+func TestConcurrentUpAppliesOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	const n = 4
+	applied := make([]int, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		// Separate handles, as separate deploys would have.
+		db := pgtest.Open(t, dsn)
+		wg.Go(func() {
+			g, err := postgres.Up(ctx, db)
+			errs[i] = err
+			if g != nil {
+				applied[i] = len(g.Migrations)
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Up %d: %v", i, errs[i])
+		}
+		total += applied[i]
+	}
+	if total != 3 {
+		t.Errorf("concurrent Up calls applied %v migrations in all, want each of the 3 once", applied)
+	}
+	db := pgtest.Open(t, dsn)
+	var rows int
+	if err := db.NewRaw("SELECT count(*) FROM bun_migrations").Scan(ctx, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 3 {
+		t.Errorf("bun_migrations has %d rows, want 3", rows)
+	}
+	assertFullSchema(t, db)
+}
+
+func TestMigrationLockIsReleased(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	called := false
+	if err := postgres.WithMigrationLock(ctx, db, func(context.Context) error {
+		called = true
+		var held int
+		err := db.NewRaw("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").Scan(ctx, &held)
+		if err != nil {
+			return err
+		}
+		if held != 1 {
+			t.Errorf("advisory locks held inside: %d, want 1", held)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !called {
+		t.Fatal("fn not called")
+	}
+	var held int
+	if err := db.NewRaw("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").Scan(ctx, &held); err != nil {
+		t.Fatal(err)
+	}
+	if held != 0 {
+		t.Errorf("advisory locks held after: %d, want 0", held)
+	}
+}
