@@ -1,0 +1,221 @@
+// Package openapitest checks HTTP responses of authd's API against its
+// OpenAPI document (httpapi.OpenAPIDocument) in tests.
+//
+// A test that sends a request to the server passes the request and the
+// response it got to Check (or CheckResponse); the test fails when the
+// request's route is not documented, when the status is not documented for
+// that operation, or when a documented header or the body does not match the
+// document. Requests are not validated: tests send deliberately bad ones.
+package openapitest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"authd/adapters/httpapi"
+)
+
+// Names of the components the fallback for unknown paths and methods uses.
+const (
+	notFoundResponse         = "NotFound"
+	methodNotAllowedResponse = "MethodNotAllowed"
+)
+
+// Validator validates responses against the OpenAPI document. It is safe
+// for concurrent use by parallel tests.
+type Validator struct {
+	doc    *openapi3.T
+	router routers.Router
+	// unmatched documents the answers to requests no route takes:
+	// 404 not_found and 405 method_not_allowed problems.
+	unmatched *openapi3.Operation
+}
+
+// The document is loaded, validated and routed once per test binary.
+var (
+	loadOnce   sync.Once
+	loaded     *Validator
+	loadErrMsg error
+)
+
+// New returns a Validator for httpapi.OpenAPIDocument. It fails t when the
+// document does not load, is not a valid OpenAPI 3 document, or lacks the
+// components the validator relies on.
+func New(t testing.TB) *Validator {
+	t.Helper()
+	loadOnce.Do(func() { loaded, loadErrMsg = load(httpapi.OpenAPIDocument) })
+	if loadErrMsg != nil {
+		t.Fatalf("openapitest: %v", loadErrMsg)
+	}
+	return loaded
+}
+
+// load builds a Validator from an OpenAPI document.
+func load(data []byte) (*Validator, error) {
+	ctx := context.Background()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(data)
+	if err != nil {
+		return nil, fmt.Errorf("loading the OpenAPI document: %w", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		return nil, fmt.Errorf("the OpenAPI document is invalid: %w", err)
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("routing the OpenAPI document: %w", err)
+	}
+	v := &Validator{doc: doc, router: router}
+	unmatched := openapi3.NewResponses()
+	for status, name := range map[int]string{
+		http.StatusNotFound:         notFoundResponse,
+		http.StatusMethodNotAllowed: methodNotAllowedResponse,
+	} {
+		var ref *openapi3.ResponseRef
+		if doc.Components != nil {
+			ref = doc.Components.Responses[name]
+		}
+		if ref == nil || ref.Value == nil {
+			return nil, fmt.Errorf("the OpenAPI document has no components.responses.%s", name)
+		}
+		unmatched.Set(fmt.Sprint(status), ref)
+	}
+	v.unmatched = &openapi3.Operation{Responses: unmatched}
+	return v, nil
+}
+
+// Doc returns the loaded document. Callers must not modify it.
+func (v *Validator) Doc() *openapi3.T { return v.doc }
+
+// Validate reports how the response (status, header, body) to req departs
+// from the document, or nil when it conforms. Check is Validate that fails
+// the test; Validate itself lets tests prove that the validator rejects a
+// response.
+func (v *Validator) Validate(req *http.Request, status int, header http.Header, body []byte) error {
+	route, params, err := v.findRoute(req)
+	switch {
+	case err == nil:
+	case errors.Is(err, routers.ErrPathNotFound), errors.Is(err, routers.ErrMethodNotAllowed):
+		// Deliberately unknown paths and methods: only the generic
+		// not_found / method_not_allowed answers are allowed.
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+			return fmt.Errorf("%s %s is not documented (%v) and was answered %d", req.Method, req.URL.Path, err, status)
+		}
+		route = &routers.Route{Spec: v.doc, Path: req.URL.Path, Method: req.Method, Operation: v.unmatched}
+		params = nil
+	default:
+		return fmt.Errorf("%s %s: finding the route: %w", req.Method, req.URL.Path, err)
+	}
+	if header == nil {
+		header = http.Header{}
+	}
+	if req.Method == http.MethodHead {
+		// ValidateResponse skips HEAD, whose answers have no body. HEAD is
+		// not part of the API: only the generic answers above get here.
+		if route.Operation != v.unmatched {
+			return nil
+		}
+		if status == http.StatusMethodNotAllowed && header.Get("Allow") == "" {
+			return fmt.Errorf("HEAD %s: 405 response has no Allow header", req.URL.Path)
+		}
+		return nil
+	}
+	if status == http.StatusNoContent && len(body) != 0 {
+		return fmt.Errorf("%s %s: 204 response has a body (%d bytes)", req.Method, req.URL.Path, len(body))
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request:    req,
+			PathParams: params,
+			Route:      route,
+			Options:    &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		},
+		Status:  status,
+		Header:  header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		return fmt.Errorf("%s %s (documented as %s) answered %d: %w", req.Method, req.URL.Path, route.Path, status, err)
+	}
+	return nil
+}
+
+// findRoute finds req's operation. Fiber ignores one trailing slash, so a
+// path that is only documented without it is looked up again without it.
+func (v *Validator) findRoute(req *http.Request) (*routers.Route, map[string]string, error) {
+	route, params, err := v.router.FindRoute(req)
+	if err == nil || !errors.Is(err, routers.ErrPathNotFound) {
+		return route, params, err
+	}
+	p := req.URL.Path
+	if len(p) <= 1 || !strings.HasSuffix(p, "/") {
+		return route, params, err
+	}
+	r2 := req.Clone(req.Context())
+	u := *req.URL
+	u.Path = strings.TrimSuffix(p, "/")
+	u.RawPath = ""
+	r2.URL = &u
+	if route2, params2, err2 := v.router.FindRoute(r2); err2 == nil {
+		return route2, params2, nil
+	}
+	return route, params, err
+}
+
+// Check fails t unless the response (status, header, body) to req conforms
+// to the document: req's route must be documented (unknown paths and
+// methods may only be answered with a 404 or 405 problem), status must be
+// documented for the operation, and documented headers and the body must
+// match their schemas and media types.
+func (v *Validator) Check(t testing.TB, req *http.Request, status int, header http.Header, body []byte) {
+	t.Helper()
+	if err := v.Validate(req, status, header, body); err != nil {
+		t.Errorf("openapitest: response does not conform to the OpenAPI document: %v\nbody: %s", err, truncate(body))
+	}
+}
+
+// CheckResponse reads resp's body, restores it so that the caller can read
+// it again, checks the response with Check and returns the body.
+func (v *Validator) CheckResponse(t testing.TB, req *http.Request, resp *http.Response) []byte {
+	t.Helper()
+	var body []byte
+	if resp.Body != nil {
+		var err error
+		body, err = io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			t.Fatalf("openapitest: reading the response body: %v", err)
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if req == nil {
+		req = resp.Request
+	}
+	if req == nil {
+		t.Fatalf("openapitest: CheckResponse needs the request")
+	}
+	v.Check(t, req, resp.StatusCode, resp.Header, body)
+	return body
+}
+
+// truncate shortens a body for a failure message.
+func truncate(b []byte) string {
+	const max = 2048
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
+}
