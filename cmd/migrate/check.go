@@ -276,6 +276,10 @@ func compareSchemas(want, got schema) []string {
 	}
 	for _, name := range sortedKeys(want.indexes) {
 		w := want.indexes[name]
+		accounted[name] = true
+		if _, ok := got.tables[w.table]; !ok {
+			continue // reported as a missing table
+		}
 		g, ok := got.indexes[name]
 		switch {
 		case !ok:
@@ -284,7 +288,6 @@ func compareSchemas(want, got schema) []string {
 			add("index %s: is %s on %s (%s) in the database, the model says %s on %s (%s)",
 				name, uniqueness(g.unique), g.table, g.key, uniqueness(w.unique), w.table, w.key)
 		}
-		accounted[name] = true
 	}
 	for _, name := range sortedKeys(got.indexes) {
 		g := got.indexes[name]
