@@ -45,29 +45,29 @@ func (l *AuditLog) Record(ctx context.Context, e domain.AuthEvent) error {
 		if isForeignKeyViolation(err) {
 			return fmt.Errorf("postgres: record %s event: %w", e.Type, domain.ErrUserNotFound)
 		}
-		return fmt.Errorf("postgres: record %s event: %w", e.Type, err)
+		return dbErr("record "+string(e.Type)+" event", err)
 	}
 	return nil
 }
 
 // List returns up to q.Limit events with id > q.After, oldest first, only
-// those of q.UserID when it is not zero. A non-positive limit returns none.
+// those of q.UserID when it is not zero. A non-positive Limit means no limit.
 func (l *AuditLog) List(ctx context.Context, q ports.AuditQuery) ([]domain.AuthEvent, error) {
-	if q.Limit <= 0 {
-		return []domain.AuthEvent{}, nil
-	}
 	query := "SELECT id, type, user_id, session_id, ip, user_agent, created_at FROM auth_events WHERE id > ?"
 	args := []any{q.After}
 	if q.UserID != 0 {
 		query += " AND user_id = ?"
 		args = append(args, int64(q.UserID))
 	}
-	query += " ORDER BY id LIMIT ?"
-	args = append(args, q.Limit)
+	query += " ORDER BY id"
+	if q.Limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, q.Limit)
+	}
 
 	var rows []authEventRow
 	if err := l.db.NewRaw(query, args...).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("postgres: list events: %w", err)
+		return nil, dbErr("list events", err)
 	}
 	events := make([]domain.AuthEvent, 0, len(rows))
 	for i := range rows {

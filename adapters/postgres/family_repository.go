@@ -69,7 +69,7 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 		if isForeignKeyViolation(err) {
 			return fmt.Errorf("postgres: create family: %w", domain.ErrUserNotFound)
 		}
-		return fmt.Errorf("postgres: create family: %w", err)
+		return dbErr("create family", err)
 	}
 	return nil
 }
@@ -95,7 +95,7 @@ func (r *FamilyRepository) UpdateByToken(ctx context.Context, hash domain.TokenH
 			return nil, domain.ErrInvalidRefreshToken
 		}
 		if err != nil {
-			return nil, fmt.Errorf("postgres: load family by token: %w", err)
+			return nil, dbErr("load family by token", err)
 		}
 		return toDomainFamily(&row, true)
 	}, fn)
@@ -114,7 +114,7 @@ func (r *FamilyRepository) Update(ctx context.Context, id uuid.UUID, fn func(f *
 			return nil, domain.ErrSessionNotFound
 		}
 		if err != nil {
-			return nil, fmt.Errorf("postgres: load family: %w", err)
+			return nil, dbErr("load family", err)
 		}
 		return toDomainFamily(&row, false)
 	}, fn)
@@ -179,7 +179,7 @@ func (r *FamilyRepository) write(ctx context.Context, f *domain.Family) (bool, e
 
 	var n int
 	if err := r.db.NewRaw(q.String(), args...).Scan(ctx, &n); err != nil {
-		return false, fmt.Errorf("postgres: store family: %w", err)
+		return false, dbErr("store family", err)
 	}
 	return n == 1, nil
 }
@@ -189,11 +189,14 @@ func (r *FamilyRepository) write(ctx context.Context, f *domain.Family) (bool, e
 // how many families it ended.
 func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.UserID, now time.Time, except uuid.UUID) (int, error) {
 	var n int
+	var inner error
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		n, err = endFamilies(ctx, tx, familyFilter{userID: int64(userID), now: now, liveAt: now, except: except})
-		return err
+		n, inner = endFamilies(ctx, tx, familyFilter{userID: int64(userID), now: now, liveAt: now, except: except})
+		return inner
 	})
+	if err != nil && err != inner {
+		return 0, dbErr("end sessions", err) // BEGIN or COMMIT failed
+	}
 	return n, err
 }
 
@@ -207,7 +210,7 @@ func (r *FamilyRepository) ListLive(ctx context.Context, userID domain.UserID, n
 		int64(userID), now,
 	).Scan(ctx, &rows)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("postgres: list sessions: %w", err)
+		return nil, dbErr("list sessions", err)
 	}
 	families := make([]*domain.Family, 0, len(rows))
 	for i := range rows {
@@ -255,7 +258,7 @@ func endFamilies(ctx context.Context, tx bun.Tx, ff familyFilter) (int, error) {
 			"SELECT id FROM token_families WHERE "+cond+" ORDER BY id FOR NO KEY UPDATE) RETURNING id",
 		append([]any{now}, args...)...,
 	).Scan(ctx, &ids); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("postgres: end sessions: %w", err)
+		return 0, dbErr("end sessions", err)
 	}
 	if len(ids) == 0 {
 		return 0, nil
@@ -264,7 +267,7 @@ func endFamilies(ctx context.Context, tx bun.Tx, ff familyFilter) (int, error) {
 		"UPDATE refresh_tokens SET revoked_at = ? WHERE token_family IN (?) AND revoked_at IS NULL",
 		now, bun.In(ids),
 	).Exec(ctx); err != nil {
-		return 0, fmt.Errorf("postgres: revoke session tokens: %w", err)
+		return 0, dbErr("revoke session tokens", err)
 	}
 	return len(ids), nil
 }

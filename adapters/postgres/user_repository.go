@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/uptrace/bun"
@@ -42,7 +41,7 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 		if isUniqueViolation(err, usersEmailKey) {
 			return nil, domain.ErrEmailTaken
 		}
-		return nil, fmt.Errorf("postgres: create user: %w", err)
+		return nil, dbErr("create user", err)
 	}
 	return toDomainUser(&created)
 }
@@ -64,7 +63,7 @@ func (r *UserRepository) one(ctx context.Context, where string, arg any) (*domai
 		return nil, domain.ErrUserNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: load user: %w", err)
+		return nil, dbErr("load user", err)
 	}
 	return toDomainUser(&row)
 }
@@ -78,83 +77,93 @@ func (r *UserRepository) one(ctx context.Context, where string, arg any) (*domai
 // new email is taken, and fn's error unchanged, storing nothing, when fn fails.
 func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
 	var updated *domain.User
+	var inner error // the closure's own error, already described
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		// FOR NO KEY UPDATE, not FOR UPDATE: it does not conflict with the
-		// KEY SHARE locks that inserts into token_families and
-		// refresh_tokens take on their user through the foreign keys.
-		var rows []userRow
-		if err := tx.NewRaw(
-			"SELECT "+userColumns+" FROM users WHERE id = ? OR (role = 'admin' AND is_active) "+
-				"ORDER BY id FOR NO KEY UPDATE",
-			int64(id),
-		).Scan(ctx, &rows); err != nil {
-			return fmt.Errorf("postgres: lock user: %w", err)
-		}
-		var target *userRow
-		admins := 0
-		for i := range rows {
-			if rows[i].Role == domain.RoleAdmin && rows[i].IsActive {
-				admins++
-			}
-			if rows[i].ID == int64(id) {
-				target = &rows[i]
-			}
-		}
-		if target == nil {
-			return domain.ErrUserNotFound
-		}
-		u, err := toDomainUser(target)
-		if err != nil {
-			return err
-		}
-		wasActive := u.IsActive()
-		if err := fn(u, admins); err != nil {
-			return err
-		}
-		row := fromDomainUser(u)
-		if _, err := tx.NewRaw(
-			"UPDATE users SET email = ?, hashed_password = ?, role = ?, is_active = ? WHERE id = ?",
-			row.Email, row.HashedPassword, row.Role, row.IsActive, int64(id),
-		).Exec(ctx); err != nil {
-			if isUniqueViolation(err, usersEmailKey) {
-				return domain.ErrEmailTaken
-			}
-			return fmt.Errorf("postgres: update user: %w", err)
-		}
-		if wasActive && !u.IsActive() {
-			if _, err := endFamilies(ctx, tx, familyFilter{userID: int64(id)}); err != nil {
-				return err
-			}
-		}
-		// The id comes from the locked row: fn cannot re-target the write.
-		updated = domain.RehydrateUser(id, u.Email(), u.PasswordHash(), u.Role(), u.IsActive(), target.CreatedAt)
-		return nil
+		updated, inner = r.update(ctx, tx, id, fn)
+		return inner
 	})
+	switch {
+	case err == nil:
+		return updated, nil
+	case err == inner:
+		return nil, err
+	default: // BEGIN or COMMIT failed
+		return nil, dbErr("update user", err)
+	}
+}
+
+func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
+	// FOR NO KEY UPDATE, not FOR UPDATE: it does not conflict with the
+	// KEY SHARE locks that inserts into token_families and
+	// refresh_tokens take on their user through the foreign keys.
+	var rows []userRow
+	if err := tx.NewRaw(
+		"SELECT "+userColumns+" FROM users WHERE id = ? OR (role = 'admin' AND is_active) "+
+			"ORDER BY id FOR NO KEY UPDATE",
+		int64(id),
+	).Scan(ctx, &rows); err != nil {
+		return nil, dbErr("lock user", err)
+	}
+	var target *userRow
+	admins := 0
+	for i := range rows {
+		if rows[i].Role == domain.RoleAdmin && rows[i].IsActive {
+			admins++
+		}
+		if rows[i].ID == int64(id) {
+			target = &rows[i]
+		}
+	}
+	if target == nil {
+		return nil, domain.ErrUserNotFound
+	}
+	u, err := toDomainUser(target)
 	if err != nil {
 		return nil, err
 	}
+	wasActive := u.IsActive()
+	if err := fn(u, admins); err != nil {
+		return nil, err
+	}
+	row := fromDomainUser(u)
+	if _, err := tx.NewRaw(
+		"UPDATE users SET email = ?, hashed_password = ?, role = ?, is_active = ? WHERE id = ?",
+		row.Email, row.HashedPassword, row.Role, row.IsActive, int64(id),
+	).Exec(ctx); err != nil {
+		if isUniqueViolation(err, usersEmailKey) {
+			return nil, domain.ErrEmailTaken
+		}
+		return nil, dbErr("update user", err)
+	}
+	if wasActive && !u.IsActive() {
+		if _, err := endFamilies(ctx, tx, familyFilter{userID: int64(id)}); err != nil {
+			return nil, err
+		}
+	}
+	// The id comes from the locked row: fn cannot re-target the write.
+	updated := domain.RehydrateUser(id, u.Email(), u.PasswordHash(), u.Role(), u.IsActive(), target.CreatedAt)
 	return updated, nil
 }
 
 // List returns up to q.Limit users with id > q.After in id order, only those
 // whose email starts with q.EmailPrefix (taken literally, case-sensitive)
-// when it is set. A non-positive limit returns no users.
+// when it is set. A non-positive Limit means no limit.
 func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain.User, error) {
-	if q.Limit <= 0 {
-		return []*domain.User{}, nil
-	}
 	query := "SELECT " + userColumns + " FROM users WHERE id > ?"
 	args := []any{int64(q.After)}
 	if q.EmailPrefix != "" {
 		query += ` AND email LIKE ? ESCAPE '\'`
 		args = append(args, escapeLike(q.EmailPrefix)+"%")
 	}
-	query += " ORDER BY id LIMIT ?"
-	args = append(args, q.Limit)
+	query += " ORDER BY id"
+	if q.Limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, q.Limit)
+	}
 
 	var rows []userRow
 	if err := r.db.NewRaw(query, args...).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("postgres: list users: %w", err)
+		return nil, dbErr("list users", err)
 	}
 	users := make([]*domain.User, 0, len(rows))
 	for i := range rows {
