@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -115,6 +116,10 @@ func (r *FamilyRepository) update(ctx context.Context, load func() (*domain.Fami
 		if !f.Changed() {
 			return fnErr
 		}
+		// Yield where a database would wait for a round trip, so that
+		// concurrent updates really interleave and the retry path is
+		// exercised by the contract's race tests.
+		runtime.Gosched()
 
 		if err := r.s.lock(); err != nil {
 			return err

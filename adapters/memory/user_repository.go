@@ -3,6 +3,7 @@ package memory
 import (
 	"cmp"
 	"context"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -104,6 +105,9 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u
 	if err := fn(u, admins); err != nil {
 		return nil, err
 	}
+	// Yield where a database would wait for a round trip, so that the
+	// contract's race tests see real interleaving.
+	runtime.Gosched()
 
 	if err := r.s.lock(); err != nil {
 		return nil, err

@@ -1,0 +1,60 @@
+// Package porttest holds the contract test suites of the repository ports.
+// Every adapter runs them from its own tests, for example:
+//
+//	func TestUserRepository(t *testing.T) {
+//		porttest.UserRepository(t, func(t *testing.T) ports.UserRepository {
+//			return memory.NewStore().Users()
+//		})
+//	}
+//
+// Each suite runs parallel subtests and asks for fresh repositories per
+// subtest; the constructors must return repositories over an empty,
+// isolated store (for example a new schema), because some checks, such as
+// the active-admin count, observe every row. The suites assume nothing
+// about ids beyond "positive and increasing" and compare times to the
+// microsecond, as PostgreSQL stores them.
+package porttest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"authd/domain"
+)
+
+// base is the suites' fixed "now"; it has no sub-microsecond part, so times
+// derived from it survive a round trip through PostgreSQL unchanged.
+var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// uniq returns a short random string, so that emails do not collide even if
+// an adapter's stores were shared after all.
+func uniq(t *testing.T) string {
+	t.Helper()
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func sameTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want.Truncate(time.Microsecond)) {
+		t.Errorf("%s = %s, want %s", what, got, want)
+	}
+}
+
+// phc is a syntactically plausible stored password hash; the repositories
+// never interpret it.
+const phc = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+func newUser(t *testing.T, email string) *domain.User {
+	t.Helper()
+	u, err := domain.NewUser(domain.MustParseEmail(email), phc, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
