@@ -61,6 +61,7 @@ func BenchmarkIsCommon(b *testing.B) {
 		{"strong128", longStrong},
 		{"weak128", strings.Repeat("1qaz2wsx", 16)},
 		{"symbols128", strings.Repeat("4@8(6310|7+52%!$", 8)},
+		{"weakwords128", "p@$$w0rd1qaz2wsxletmein!dragon12345678qwertyuiopasdfghjklzxcvbnmP@ssw0rd!monkey123football1234567890abcdefghijklmnopqrstuvwxyz0987"},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
 			for b.Loop() {
@@ -70,10 +71,11 @@ func BenchmarkIsCommon(b *testing.B) {
 	}
 }
 
-// BenchmarkZxcvbn measures the library on unbounded inputs of growing
-// length, which is why CommonPasswords bounds what it passes in.
+// BenchmarkZxcvbn measures the library on inputs of growing length, which
+// is why CommonPasswords scores long passwords in chunks. (128 characters
+// take over a second per call, too slow to keep here.)
 func BenchmarkZxcvbn(b *testing.B) {
-	for _, n := range []int{16, 32, 64, 128} {
+	for _, n := range []int{16, 32, 64} {
 		pw := longStrong[:n]
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			for b.Loop() {
