@@ -51,21 +51,22 @@ func NewDatabase(t testing.TB) string {
 	}
 	name := "authd_test_" + hex.EncodeToString(b[:])
 
-	db, err := postgres.Open(admin, postgres.PoolOptions{MaxOpenConns: 1})
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		_ = db.Close()
-		t.Fatalf("pgtest: create database: %v", err)
-	}
-	t.Cleanup(func() {
+	exec := func(query string) error {
+		db, err := postgres.Open(admin, postgres.PoolOptions{MaxOpenConns: 1})
+		if err != nil {
+			return err
+		}
 		defer db.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		_, err = db.ExecContext(ctx, query)
+		return err
+	}
+	if err := exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
 		}
 	})
