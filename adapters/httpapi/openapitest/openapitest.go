@@ -213,9 +213,9 @@ func (v *Validator) CheckResponse(t testing.TB, req *http.Request, resp *http.Re
 
 // truncate shortens a body for a failure message.
 func truncate(b []byte) string {
-	const max = 2048
-	if len(b) > max {
-		return string(b[:max]) + "…"
+	const limit = 2048
+	if len(b) > limit {
+		return string(b[:limit]) + "…"
 	}
 	return string(b)
 }
