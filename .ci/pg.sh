@@ -34,12 +34,13 @@ find_bindir() {
 }
 
 # as_owner runs a command as the cluster's owner, from DIR so that the postgres
-# user never needs access to the caller's working directory.
+# user never needs access to the caller's working directory. The lock's file
+# descriptor is closed so that the server does not inherit (and hold) the lock.
 as_owner() {
 	if [[ $(id -u) -eq 0 ]]; then
-		(cd "$dir" && runuser -u postgres -- "$@")
+		(cd "$dir" && runuser -u postgres -- "$@" 9>&-)
 	else
-		(cd "$dir" && "$@")
+		(cd "$dir" && "$@" 9>&-)
 	fi
 }
 

@@ -1,0 +1,143 @@
+# authd developer commands. `make` alone lists them.
+#
+# With no DATABASE_URL, the database targets start a private PostgreSQL cluster
+# under .data/pg (see .ci/pg.sh); `make test` does the same under .data/test-pg
+# unless AUTHD_TEST_DATABASE_URL is set, and stops it again afterwards.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+DATA         := .data
+PGPORT      ?= 54329
+TEST_PGPORT ?= 55432
+PGDB        ?= authd
+FUZZTIME    ?= 10s
+FUZZ_PKGS   ?= ./adapters/httpapi
+GO_TEST_FLAGS ?= -race -shuffle=on -count=1
+BENCH_ARGS  ?=
+
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT := $(DATA)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
+DEV_KEY       := $(DATA)/dev-jwt.pem
+
+# db_env exports DATABASE_URL (starting the private cluster when it is unset),
+# AUTHD_JWT_PRIVATE_KEY_FILE (creating a development key once when it is unset)
+# and AUTHD_ENV (dev, i.e. text logs, when unset).
+define db_env
+if [[ -z "$${DATABASE_URL:-}" ]]; then
+	DATABASE_URL=$$(.ci/pg.sh start $(DATA)/pg $(PGPORT) $(PGDB))
+	export DATABASE_URL
+	echo "using private PostgreSQL: $$DATABASE_URL (stop it with: .ci/pg.sh stop $(DATA)/pg)" >&2
+fi
+if [[ -z "$${AUTHD_JWT_PRIVATE_KEY_FILE:-}" ]]; then
+	if [[ ! -s $(DEV_KEY) ]]; then
+		mkdir -p $(DATA)
+		go run ./cmd/authd gen-key --out $(DEV_KEY)
+	fi
+	export AUTHD_JWT_PRIVATE_KEY_FILE="$(CURDIR)/$(DEV_KEY)"
+fi
+export AUTHD_ENV="$${AUTHD_ENV:-dev}"
+endef
+
+.PHONY: help
+help: ## List the targets
+	@echo "usage: make TARGET [VAR=value ...]"
+	echo
+	grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-16s %s\n", $$1, $$2}'
+	echo
+	echo "variables: PGPORT=$(PGPORT) TEST_PGPORT=$(TEST_PGPORT) FUZZTIME=$(FUZZTIME) GOLANGCI_LINT_VERSION=$(GOLANGCI_LINT_VERSION)"
+
+.PHONY: run
+run: ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .data/pg unless DATABASE_URL is set)
+	@$(db_env)
+	mkdir -p $(DATA)/bin
+	go build -o $(DATA)/bin/migrate ./cmd/migrate
+	go build -o $(DATA)/bin/authd ./cmd/authd
+	$(DATA)/bin/migrate up
+	exec $(DATA)/bin/authd serve
+
+.PHONY: test
+test: ## Run every test with the race detector, PostgreSQL included, then fuzz briefly
+	@if [[ -z "$${AUTHD_TEST_DATABASE_URL:-}" ]]; then
+		# Stop the cluster afterwards only if this run started it.
+		if ! .ci/pg.sh status $(DATA)/test-pg; then
+			trap '.ci/pg.sh stop $(DATA)/test-pg' EXIT
+		fi
+		AUTHD_TEST_DATABASE_URL=$$(.ci/pg.sh start $(DATA)/test-pg $(TEST_PGPORT))
+		export AUTHD_TEST_DATABASE_URL
+	fi
+	echo "go test $(GO_TEST_FLAGS) ./... (PostgreSQL: $$AUTHD_TEST_DATABASE_URL)"
+	go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) fuzz
+
+.PHONY: fuzz
+fuzz: ## Run each Fuzz* target in FUZZ_PKGS for FUZZTIME
+	@for pkg in $(FUZZ_PKGS); do
+		if [[ ! -d "$$pkg" ]]; then echo "fuzz: $$pkg does not exist, skipped"; continue; fi
+		list=$$(go test -list '^Fuzz' "$$pkg")
+		targets=$$(grep -E '^Fuzz' <<<"$$list" || true)
+		if [[ -z "$$targets" ]]; then echo "fuzz: no Fuzz* targets in $$pkg"; continue; fi
+		for t in $$targets; do
+			echo "go test -run='^$$' -fuzz='^$$t\$$' -fuzztime=$(FUZZTIME) $$pkg"
+			go test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) "$$pkg"
+		done
+	done
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## gofmt check, go vet and golangci-lint (all three run; fails if any fails)
+	@status=0
+	unformatted=$$(find . \( -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print | xargs -r gofmt -l)
+	if [[ -n "$$unformatted" ]]; then
+		echo "gofmt: these files need formatting (run make fmt):"; sed 's/^/  /' <<<"$$unformatted"; status=1
+	fi
+	echo "go vet ./..."
+	go vet ./... || status=1
+	echo "golangci-lint $(GOLANGCI_LINT_VERSION) run ./..."
+	$(GOLANGCI_LINT) run ./... || status=1
+	exit $$status
+
+# The linter is built once per version into .data/bin; go install with @version
+# leaves go.mod and go.sum alone.
+$(GOLANGCI_LINT):
+	@mkdir -p $(DATA)/bin/tmp
+	echo "building golangci-lint $(GOLANGCI_LINT_VERSION) into $(DATA)/bin (first time only)"
+	GOBIN="$(CURDIR)/$(DATA)/bin/tmp" go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(DATA)/bin/tmp/golangci-lint $@
+	rmdir $(DATA)/bin/tmp
+
+.PHONY: fmt
+fmt: ## Format every Go file with gofmt
+	@find . \( -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print | xargs -r gofmt -l -w
+
+.PHONY: migrate-up migrate-down migrate-status migrate-check
+migrate-up: ## Apply pending migrations
+	@$(db_env)
+	go run ./cmd/migrate up
+
+migrate-down: ## Roll back the last migration group
+	@$(db_env)
+	go run ./cmd/migrate down
+
+migrate-status: ## Show applied and pending migrations
+	@$(db_env)
+	go run ./cmd/migrate status
+
+migrate-check: ## Compare the bun models with the migrated schema
+	@$(db_env)
+	go run ./cmd/migrate check
+
+.PHONY: bench
+bench: ## Run the benchmark command (./cmd/authbench) against the private or given database
+	@if [[ ! -d cmd/authbench ]]; then echo "bench: ./cmd/authbench does not exist yet" >&2; exit 1; fi
+	$(db_env)
+	go run ./cmd/migrate up
+	go run ./cmd/authbench $(BENCH_ARGS)
+
+.PHONY: clean
+clean: ## Stop the private PostgreSQL clusters and remove .data
+	@.ci/pg.sh stop $(DATA)/pg
+	.ci/pg.sh stop $(DATA)/test-pg
+	rm -rf $(DATA)
