@@ -9,6 +9,9 @@ import (
 // MaxEmailBytes is the longest accepted email, matching users.email varchar(255).
 const MaxEmailBytes = 255
 
+// maxLocalPartBytes is RFC 5321's limit on the part before the "@".
+const maxLocalPartBytes = 64
+
 // Email is a normalised (trimmed, lower-cased) and validated email address.
 // The zero value is not a valid email.
 type Email struct {
@@ -18,8 +21,7 @@ type Email struct {
 // ParseEmail trims, lower-cases and validates s. It returns a
 // *ValidationError for the field "email" when s is not a plain address.
 func ParseEmail(s string) (Email, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	switch {
+	switch s = strings.TrimSpace(s); {
 	case s == "":
 		return Email{}, NewValidationError("email", "is required")
 	case len(s) > MaxEmailBytes:
@@ -27,13 +29,14 @@ func ParseEmail(s string) (Email, error) {
 	case !utf8.ValidString(s):
 		return Email{}, NewValidationError("email", "must be valid UTF-8")
 	}
+	s = strings.ToLower(s)
 	a, err := mail.ParseAddress(s)
 	// Only a bare address is accepted: no display name, no angle brackets.
 	if err != nil || a.Name != "" || a.Address != s || strings.ContainsAny(s, "<>\" ") {
 		return Email{}, NewValidationError("email", "must be a valid email address")
 	}
 	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 || strings.HasPrefix(s[at+1:], ".") || strings.HasSuffix(s, ".") {
+	if at <= 0 || at > maxLocalPartBytes || at == len(s)-1 || strings.HasPrefix(s[at+1:], ".") || strings.HasSuffix(s, ".") {
 		return Email{}, NewValidationError("email", "must be a valid email address")
 	}
 	return Email{addr: s}, nil
