@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	"authd/domain"
 )
@@ -64,10 +65,13 @@ func (s *server) observe(c *fiber.Ctx) error {
 	status := c.Response().StatusCode()
 	route := routeOf(c)
 	elapsed := time.Since(start)
-	s.deps.Metrics.observeRequest(c.Method(), route, status, elapsed)
+	// Fiber's strings alias buffers that are reused by later requests;
+	// metric labels outlive the request, so they get a copy.
+	method := utils.CopyString(c.Method())
+	s.deps.Metrics.observeRequest(method, route, status, elapsed)
 	attrs := []any{
 		"request_id", requestID(c),
-		"method", c.Method(),
+		"method", method,
 		"route", route,
 		"status", status,
 		"duration_ms", float64(elapsed.Microseconds()) / 1000,

@@ -35,7 +35,7 @@ func writeOAuthError(c *fiber.Ctx, err error) error {
 	case errors.Is(err, errUnsupportedGrantType):
 		body.Error = "unsupported_grant_type"
 		body.ErrorDescription = "Only grant_type=refresh_token is supported."
-	case errors.Is(err, errInvalidRequest), errors.Is(err, errMalformed), errors.Is(err, errMediaType), errors.Is(err, errTooLarge):
+	case errors.Is(err, errInvalidRequest), classify(err).status < fiber.StatusInternalServerError && !errIsAny(err, domain.ErrInvalidRefreshToken, domain.ErrAccountDisabled, domain.ErrRefreshTokenReused):
 		body.Error = "invalid_request"
 		body.ErrorDescription = "The request is missing a parameter or is malformed."
 	case errIsAny(err, domain.ErrRefreshTokenReused):
@@ -130,7 +130,8 @@ func (s *server) oauthRevoke(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.SendStatus(fiber.StatusOK)
+	c.Status(fiber.StatusOK)
+	return nil
 }
 
 // metadata is the RFC 8414 authorization server metadata.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -95,6 +96,11 @@ func classify(err error) errorKind {
 		case fiber.StatusBadRequest:
 			return classify(errMalformed)
 		}
+		// Other client errors raised by the server itself (oversized headers,
+		// read timeouts) keep their status and get a code named after it.
+		if fe.Code >= 400 && fe.Code < 500 {
+			return errorKind{status: fe.Code, code: statusCode(fe.Code), detail: http.StatusText(fe.Code) + "."}
+		}
 	}
 	return internalError
 }
@@ -131,4 +137,10 @@ func writeProblem(c *fiber.Ctx, err error) error {
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(p, "application/problem+json")
+}
+
+// statusCode turns a status into a snake_case code: 431 becomes
+// "request_header_fields_too_large".
+func statusCode(status int) string {
+	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
 }

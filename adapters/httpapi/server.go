@@ -96,6 +96,9 @@ func New(cfg Config, deps Deps) *fiber.App {
 	s.routes = s.routeTable()
 	for _, r := range s.routes {
 		app.Add(r.method, r.path, r.handlers...)
+		if r.method == fiber.MethodGet {
+			app.Add(fiber.MethodHead, r.path, r.handlers...)
+		}
 	}
 	app.Use(s.unmatched)
 	return app
