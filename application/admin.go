@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -51,6 +52,8 @@ func (uc *ListUsers) Do(ctx context.Context, q ports.UserQuery) ([]*domain.User,
 	if q.Limit == 0 {
 		q.Limit = DefaultPageSize
 	}
+	// Emails are stored normalised, so the prefix is too.
+	q.EmailPrefix = strings.ToLower(strings.TrimSpace(q.EmailPrefix))
 	var verr domain.ValidationError
 	if q.Limit < 1 || q.Limit > MaxPageSize {
 		verr.Add("limit", "must be between 1 and 100")

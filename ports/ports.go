@@ -45,7 +45,8 @@ type UserRepository interface {
 	// no user has id.
 	Update(ctx context.Context, id domain.UserID, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error)
 	// List returns up to q.Limit users with id > q.After, ordered by id,
-	// whose email starts with q.EmailPrefix when it is not empty.
+	// whose email starts with q.EmailPrefix (matched literally) when it is
+	// not empty. A Limit of zero or less means no limit; use cases bound it.
 	List(ctx context.Context, q UserQuery) ([]*domain.User, error)
 }
 
@@ -60,7 +61,8 @@ type UserQuery struct {
 // tokens. Every change goes through a closure so that the lock, the domain
 // decision and the write form one atomic step.
 type FamilyRepository interface {
-	// Create stores a new family and the first token it issued.
+	// Create stores a new family and the first token it issued. It returns
+	// an error wrapping domain.ErrUserNotFound when the owner does not exist.
 	Create(ctx context.Context, f *domain.Family) error
 	// UpdateByToken loads the family through the token whose digest is hash,
 	// applies fn and stores what the family decided (see domain.Family:
@@ -122,7 +124,8 @@ type AuditLog interface {
 	// Record appends e; its ID is assigned by the store.
 	Record(ctx context.Context, e domain.AuthEvent) error
 	// List returns up to q.Limit events with id > q.After, oldest first,
-	// only those of q.UserID when it is not zero.
+	// only those of q.UserID when it is not zero. A Limit of zero or less
+	// means no limit; use cases bound it.
 	List(ctx context.Context, q AuditQuery) ([]domain.AuthEvent, error)
 }
 
