@@ -16,6 +16,7 @@ require (
 	github.com/uptrace/bun/driver/pgdriver v1.2.18
 	go.uber.org/fx v1.24.0
 	golang.org/x/crypto v0.59.0
+	golang.org/x/oauth2 v0.38.0
 )
 
 require (
