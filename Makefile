@@ -130,10 +130,15 @@ migrate-check: ## Compare the bun models with the migrated schema
 	go run ./cmd/migrate check
 
 .PHONY: bench
-bench: ## Run the benchmark command (./cmd/authbench) against the private or given database
-	@if [[ ! -d cmd/authbench ]]; then echo "bench: ./cmd/authbench does not exist yet" >&2; exit 1; fi
-	$(db_env)
-	go run ./cmd/migrate up
+bench: ## Measure DESIGN.md's quality bars (cmd/authbench; private PostgreSQL under .data/bench-pg unless AUTHBENCH_ADMIN_DSN is set)
+	@if [[ -z "$${AUTHBENCH_ADMIN_DSN:-}" ]]; then
+		# Stop the cluster afterwards only if this run started it.
+		if ! .ci/pg.sh status $(DATA)/bench-pg; then
+			trap '.ci/pg.sh stop $(DATA)/bench-pg' EXIT
+		fi
+		AUTHBENCH_ADMIN_DSN=$$(.ci/pg.sh start $(DATA)/bench-pg $${BENCH_PGPORT:-55433})
+		export AUTHBENCH_ADMIN_DSN
+	fi
 	go run ./cmd/authbench $(BENCH_ARGS)
 
 .PHONY: clean

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"authd/adapters/password"
+)
+
+// Targets from DESIGN.md's quality bars.
+const (
+	refreshTarget = 1.5
+	loginTarget   = 0.9
+	meTarget      = 5000.0
+)
+
+// bench carries what the phases share.
+type bench struct {
+	o   options
+	log io.Writer
+	rep *report
+	dir string
+	db  *benchDB
+	key string
+	srv *server
+	cl  *client
+
+	httpChains, inProcChains []string
+	disturbed                []string
+}
+
+// benchmark prepares the database and the server, runs every phase and
+// returns the report, partial when a phase could not run.
+func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err error) {
+	b := &bench{o: o, log: log, rep: &report{}}
+	b.rep.header = []string{fmt.Sprintf(
+		"authbench: %d concurrent clients, %s per phase, GOMAXPROCS=%d (server and benchmark share %d CPUs), %s",
+		o.concurrency, o.duration, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())}
+	if b.dir, err = os.MkdirTemp("", "authbench-"); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(b.dir)
+
+	b.step("building %s", o.authdPkg)
+	bin, key, err := buildServer(ctx, o.authdPkg, b.dir)
+	if err != nil {
+		return nil, err
+	}
+	b.key = key
+	b.step("creating and seeding a fresh database")
+	if b.db, err = createDatabase(ctx, o.adminDSN); b.db != nil {
+		defer func() { err = errors.Join(err, b.db.drop(o.keepDB)) }()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := b.seed(ctx); err != nil {
+		return nil, err
+	}
+	b.step("starting authd")
+	if b.srv, err = startServer(ctx, bin, key, b.db.dsn, b.dir); err != nil {
+		return nil, err
+	}
+	defer b.srv.stop()
+	b.cl = newClient(b.srv.addr, o.concurrency)
+
+	for _, phase := range []func(context.Context) error{b.memory, b.refresh, b.login, b.me} {
+		if err := phase(ctx); err != nil {
+			return b.rep, err
+		}
+	}
+	if len(b.disturbed) > 0 {
+		b.rep.note("WARNING: other processes kept more than %.2f cores busy during %s; those numbers understate authd (see the CPU notes)",
+			otherLoadWarning, strings.Join(b.disturbed, ", "))
+	}
+	return b.rep, nil
+}
+
+// watchCPU runs fn and adds a note on who used the CPU meanwhile.
+func (b *bench) watchCPU(phase string, fn func()) {
+	before := takeCPU(b.srv.cmd.Process.Pid, b.db.name)
+	fn()
+	use := takeCPU(b.srv.cmd.Process.Pid, b.db.name).since(before)
+	b.rep.note("CPU during %s: %s", phase, use)
+	if use.other > otherLoadWarning {
+		b.disturbed = append(b.disturbed, phase)
+	}
+}
+
+// step logs progress on standard error.
+func (b *bench) step(format string, args ...any) {
+	fmt.Fprintf(b.log, "authbench: %s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// seed creates every user and session the phases need. All users share
+// one hash of benchPassword made with the default parameters, so a login
+// costs exactly one default hash.
+func (b *bench) seed(ctx context.Context) error {
+	h, err := password.NewHasher(password.DefaultParams(), 1)
+	if err != nil {
+		return err
+	}
+	hash, err := h.Hash(ctx, benchPassword)
+	if err != nil {
+		return err
+	}
+	chains := b.o.concurrency * chainsPerWorker
+	if b.httpChains, err = b.db.seedChains(ctx, kindHTTP, chains, hash); err != nil {
+		return err
+	}
+	if b.inProcChains, err = b.db.seedChains(ctx, kindInProc, chains, hash); err != nil {
+		return err
+	}
+	if _, err := b.db.seedChains(ctx, kindPgbench, b.o.pgFamilies, hash); err != nil {
+		return err
+	}
+	for _, u := range []struct {
+		kind string
+		n    int
+	}{{kindLogin, b.o.loginUsers}, {kindBurst, b.o.burst}, {kindMe, 1}} {
+		if err := b.db.seedUsers(ctx, u.kind, u.n, hash); err != nil {
+			return fmt.Errorf("seed %s users: %w", u.kind, err)
+		}
+	}
+	return b.db.analyze(ctx)
+}
+
+// errorNote explains the failures of a phase, if any.
+func (b *bench) errorNote(phase string, r loadResult) {
+	if r.failed > 0 {
+		b.rep.note("%s: %d of %d requests failed; first: %v", phase, r.failed, r.ok+r.failed, r.firstErr)
+	}
+}
+
+// memory measures the idle RSS and the RSS around a login burst. It runs
+// first, so the peak reflects the burst and nothing else.
+func (b *bench) memory(ctx context.Context) error {
+	b.step("memory: idle, then %d concurrent logins", b.o.burst)
+	m, err := measureMemory(ctx, b.srv, b.o.burst)
+	if err != nil {
+		return err
+	}
+	b.rep.bar("RSS idle", mibs(m.idle), mibs(idleLimit), ratio(float64(m.idle), idleLimit), "< 100 MiB", m.idle < idleLimit)
+	b.rep.bar(fmt.Sprintf("RSS peak, %d logins at once", b.o.burst), mibs(m.peak), mibs(m.bound)+" bound",
+		ratio(float64(m.peak), float64(m.bound)), "< bound", m.peak < m.bound && m.burst.failed == 0)
+	b.rep.info("RSS after the burst", mibs(m.after), "-", "-")
+	b.rep.note("burst bound = min(idle + 2 x GOMAXPROCS(%d) x %d MiB argon2id + 64 MiB, %s) = %s; the burst took %s",
+		runtime.GOMAXPROCS(0), argon2idMiB, mibs(burstCap), mibs(m.bound), m.burst.elapsed.Round(time.Millisecond))
+	b.errorNote("login burst", m.burst)
+	return nil
+}
+
+// refresh measures rotations through pgbench, authd over HTTP and the use
+// case in-process, in that order, on separate sets of sessions.
+func (b *bench) refresh(ctx context.Context) error {
+	b.step("refresh: pgbench reference (naive transaction, -M %s)", b.o.pgbenchMode)
+	var (
+		pg     pgbenchResult
+		web    loadResult
+		inProc loadResult
+		err    error
+	)
+	b.watchCPU("pgbench", func() { pg, err = runPgbench(ctx, b.o, b.db.dsn, b.dir) })
+	if err != nil {
+		return err
+	}
+	b.step("refresh: authd over HTTP")
+	b.watchCPU("refresh over HTTP", func() { web = refreshHTTP(ctx, b.o, b.cl, b.httpChains) })
+	b.step("refresh: application.Refresh in-process")
+	b.watchCPU("refresh in-process", func() {
+		inProc, err = refreshInProcess(ctx, b.o, b.db.dsn, b.key, b.inProcChains)
+	})
+	if err != nil {
+		return err
+	}
+	ref := perSec(pg.tps, "tx") + " pgbench"
+	b.rep.bar("refresh rotations/s, HTTP", perSec(web.rate(), "rot"), ref, ratio(web.rate(), pg.tps),
+		fmt.Sprintf(">= %.1fx", refreshTarget), web.rate() >= refreshTarget*pg.tps && web.failed == 0)
+	b.rep.info("refresh rotations/s, in-process", perSec(inProc.rate(), "rot"), ref, ratio(inProc.rate(), pg.tps))
+	b.rep.note("pgbench: -c %d -j %d -M %s, %d failed transactions; the naive rotation is BEGIN, SELECT ... FOR UPDATE, UPDATE, INSERT, UPDATE, COMMIT (6 round trips); authd uses 2",
+		b.o.concurrency, min(2, b.o.concurrency), b.o.pgbenchMode, pg.failed)
+	b.errorNote("refresh over HTTP", web)
+	b.errorNote("refresh in-process", inProc)
+	if b.o.cpuProfile != "" {
+		b.rep.note("CPU profile of the in-process refresh phase: %s (go tool pprof -top %s)", b.o.cpuProfile, b.o.cpuProfile)
+	}
+	return nil
+}
+
+// login measures the argon2id ceiling in-process, then logins over HTTP.
+func (b *bench) login(ctx context.Context) error {
+	b.step("login: timing %d argon2id hashes", b.o.hashRuns)
+	var (
+		per     time.Duration
+		ceiling float64
+		err     error
+		r       loadResult
+	)
+	b.watchCPU("the argon2id timing", func() { per, ceiling, err = hashCeiling(ctx, b.o.hashRuns) })
+	if err != nil {
+		return err
+	}
+	b.step("login: authd over HTTP")
+	b.watchCPU("login", func() { r = logins(ctx, b.o, b.cl) })
+	b.rep.bar("password logins/s", perSec(r.rate(), "login"), fmt.Sprintf("%.1f/s ceiling", ceiling),
+		ratio(r.rate(), ceiling), fmt.Sprintf(">= %.1fx", loginTarget), r.rate() >= loginTarget*ceiling && r.failed == 0)
+	b.rep.note("argon2id ceiling = GOMAXPROCS %d / %s per default hash (m=19 MiB, t=2, p=1, mean of %d)",
+		runtime.GOMAXPROCS(0), per.Round(10*time.Microsecond), b.o.hashRuns)
+	b.errorNote("login", r)
+	return nil
+}
+
+// me measures GET /v1/users/me with the Go client and, when installed, wrk.
+func (b *bench) me(ctx context.Context) error {
+	e := newExchange()
+	defer e.release()
+	t, err := b.cl.login(e, userEmail(kindMe, 1))
+	if err != nil {
+		return err
+	}
+	b.step("users/me: Go client")
+	var r loadResult
+	b.watchCPU("users/me (Go client)", func() { r = me(ctx, b.o, b.cl, t.AccessToken) })
+	b.rep.bar("GET /v1/users/me, Go client", perSec(r.rate(), "req"), "-", "-", fmt.Sprintf(">= %.0f/s", meTarget),
+		r.rate() >= meTarget && r.failed == 0)
+	b.errorNote("users/me (Go client)", r)
+	if !b.o.wrk {
+		return nil
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		b.rep.note("wrk is not installed; GET /v1/users/me was measured with the Go client only")
+		return nil
+	}
+	b.step("users/me: wrk")
+	var (
+		w  wrkResult
+		ok bool
+	)
+	b.watchCPU("users/me (wrk)", func() { w, ok, err = meWrk(ctx, b.o, b.srv.addr, t.AccessToken) })
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return errors.New("wrk disappeared during the run")
+	default:
+		b.rep.bar("GET /v1/users/me, wrk", perSec(w.rate, "req"), "-", "-", fmt.Sprintf(">= %.0f/s", meTarget),
+			w.rate >= meTarget && w.errors == 0)
+		if w.errors > 0 {
+			b.rep.note("users/me (wrk): %d non-2xx responses or socket errors", w.errors)
+		}
+	}
+	return nil
+}

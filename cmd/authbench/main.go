@@ -1,0 +1,128 @@
+// Command authbench measures authd against the quality bars of DESIGN.md.
+//
+// Every bar is a ratio against a reference measured in the same run, on the
+// same machine and the same PostgreSQL cluster, so that the result does not
+// depend on how fast the machine happens to be:
+//
+//   - refresh rotations/s over HTTP against pgbench running the naive
+//     lock/revoke/insert/commit transaction on the same tables (≥ 1.5×);
+//   - password logins/s against the argon2id ceiling, cores ÷ time of one
+//     hash (≥ 0.9×);
+//   - GET /v1/users/me requests/s (≥ 5,000, absolute);
+//   - resident memory idle (< 100 MiB) and bounded under a login burst.
+//
+// It creates a fresh database through the admin DSN in AUTHBENCH_ADMIN_DSN,
+// migrates and seeds it, builds cmd/authd and runs it as a child process on
+// a free 127.0.0.1 port, and drops the database at the end. The result is a
+// table on standard output; with -strict a failed bar makes the exit status
+// non-zero.
+//
+// Usage:
+//
+//	AUTHBENCH_ADMIN_DSN=postgres://postgres@127.0.0.1:55433/postgres?sslmode=disable \
+//	    go run ./cmd/authbench [-duration 10s] [-concurrency 8] [-strict]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// options are the command-line flags.
+type options struct {
+	adminDSN    string
+	duration    time.Duration
+	concurrency int
+	burst       int
+	maxOps      int
+	loginUsers  int
+	pgFamilies  int
+	hashRuns    int
+	pgbench     string
+	pgbenchMode string
+	authdPkg    string
+	cpuProfile  string
+	wrk         bool
+	keepDB      bool
+	strict      bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses args, runs the benchmark and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "authbench:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	rep, err := benchmark(ctx, opts, stderr)
+	if rep != nil {
+		rep.print(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "authbench:", err)
+		return 1
+	}
+	if opts.strict && !rep.passed() {
+		fmt.Fprintln(stderr, "authbench: a quality bar failed (-strict)")
+		return 1
+	}
+	return 0
+}
+
+// parseFlags reads the flags and the admin DSN from the environment.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("authbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each load phase")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "concurrent clients in every load phase (pgbench -c too)")
+	fs.IntVar(&o.burst, "burst", 200, "concurrent logins started at once in the memory phase")
+	fs.IntVar(&o.maxOps, "max-ops", 1_000_000, "upper bound on the operations of one worker in one phase")
+	fs.IntVar(&o.loginUsers, "login-users", 4000, "distinct users the login phase cycles through")
+	fs.IntVar(&o.pgFamilies, "pgbench-families", 20000, "sessions the pgbench reference picks from at random")
+	fs.IntVar(&o.hashRuns, "hash-runs", 20, "argon2id hashes timed for the ceiling")
+	fs.StringVar(&o.pgbench, "pgbench", "", "pgbench binary (default: PATH, then /usr/lib/postgresql/*/bin)")
+	fs.StringVar(&o.pgbenchMode, "pgbench-protocol", "prepared", "pgbench -M query protocol: simple, extended or prepared")
+	fs.StringVar(&o.authdPkg, "authd", "./cmd/authd", "package of the server to build and run")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the in-process refresh phase to this file")
+	fs.BoolVar(&o.wrk, "wrk", true, "also measure GET /v1/users/me with wrk when it is installed")
+	fs.BoolVar(&o.keepDB, "keep-db", false, "keep the benchmark database instead of dropping it")
+	fs.BoolVar(&o.strict, "strict", false, "exit non-zero when a quality bar fails")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	o.adminDSN = os.Getenv("AUTHBENCH_ADMIN_DSN")
+	switch {
+	case o.adminDSN == "":
+		return o, errors.New("AUTHBENCH_ADMIN_DSN is required (an admin DSN of a PostgreSQL cluster; make bench starts one)")
+	case o.duration < time.Second || o.duration > 10*time.Minute:
+		return o, errors.New("-duration must be between 1s and 10m")
+	case o.concurrency < 1 || o.concurrency > 256:
+		return o, errors.New("-concurrency must be between 1 and 256")
+	case o.burst < 1 || o.burst > 1000:
+		return o, errors.New("-burst must be between 1 and 1000")
+	case o.maxOps < 1 || o.loginUsers < o.concurrency || o.pgFamilies < 1 || o.hashRuns < 1:
+		return o, errors.New("-max-ops, -pgbench-families and -hash-runs must be positive; -login-users at least -concurrency")
+	}
+	return o, nil
+}

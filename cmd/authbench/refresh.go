@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"time"
+
+	"authd/adapters/jwt"
+	"authd/adapters/postgres"
+	"authd/application"
+	"authd/domain"
+)
+
+// chainsPerWorker is how many sessions each refresh worker owns: when a
+// rotation fails the worker cannot know the session's current token, so it
+// moves on to its next session.
+const chainsPerWorker = 4
+
+// errWorkerDone stops a worker that has no usable session left.
+var errWorkerDone = errors.New("worker has no session left")
+
+// pgbenchScript is the naive rotation: lock the session, revoke its current
+// token, insert the successor, touch the session, commit; six round trips.
+// :n picks one of the seeded sessions at random.
+const pgbenchScript = `\set n random(1, %d)
+BEGIN;
+SELECT f.id, f.user_id, f.expires_at, f.revoked_at, f.version, u.role, u.is_active FROM token_families AS f JOIN users AS u ON u.id = f.user_id WHERE f.id = (SELECT family_id FROM bench_families WHERE kind = '%[2]s' AND n = :n) FOR UPDATE OF f;
+UPDATE refresh_tokens SET revoked_at = now() WHERE token_family = (SELECT family_id FROM bench_families WHERE kind = '%[2]s' AND n = :n) AND revoked_at IS NULL;
+INSERT INTO refresh_tokens (token, token_family, user_id, expires_at) SELECT encode(sha256(convert_to(gen_random_uuid()::text, 'UTF8')), 'hex'), family_id, user_id, now() + interval '14 days' FROM bench_families WHERE kind = '%[2]s' AND n = :n;
+UPDATE token_families SET last_used_at = now(), version = version + 1 WHERE id = (SELECT family_id FROM bench_families WHERE kind = '%[2]s' AND n = :n);
+COMMIT;
+`
+
+var (
+	tpsPattern    = regexp.MustCompile(`tps = ([0-9.]+) \((?:without initial connection time|excluding connections establishing)\)`)
+	failedPattern = regexp.MustCompile(`number of failed transactions: ([0-9]+)`)
+)
+
+// pgbenchResult is what pgbench reported.
+type pgbenchResult struct {
+	tps    float64
+	failed int64
+	output string
+}
+
+// runPgbench runs the naive rotation with c clients for d against dsn.
+func runPgbench(ctx context.Context, o options, dsn, dir string) (pgbenchResult, error) {
+	bin, err := findPgbench(o.pgbench)
+	if err != nil {
+		return pgbenchResult{}, err
+	}
+	script := filepath.Join(dir, "rotation.sql")
+	if err := os.WriteFile(script, fmt.Appendf(nil, pgbenchScript, o.pgFamilies, kindPgbench), 0o600); err != nil {
+		return pgbenchResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.duration+time.Minute)
+	defer cancel()
+	args := []string{"-n", "-T", strconv.Itoa(int((o.duration + time.Second - 1) / time.Second)),
+		"-c", strconv.Itoa(o.concurrency), "-j", strconv.Itoa(min(2, o.concurrency)),
+		"-M", o.pgbenchMode, "-f", script, dsn}
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	res := pgbenchResult{output: string(out)}
+	if err != nil {
+		return res, fmt.Errorf("pgbench: %w\n%s", err, out)
+	}
+	m := tpsPattern.FindSubmatch(out)
+	if m == nil {
+		return res, fmt.Errorf("pgbench: no tps in its output:\n%s", out)
+	}
+	res.tps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := failedPattern.FindSubmatch(out); m != nil {
+		res.failed, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
+	return res, nil
+}
+
+// findPgbench returns explicit if set, else pgbench from PATH, else the
+// newest /usr/lib/postgresql/*/bin/pgbench.
+func findPgbench(explicit string) (string, error) {
+	if explicit != "" {
+		return explicit, nil
+	}
+	if p, err := exec.LookPath("pgbench"); err == nil {
+		return p, nil
+	}
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
+	if len(found) == 0 {
+		return "", errors.New("pgbench not found (set -pgbench)")
+	}
+	sort.Slice(found, func(i, j int) bool { return pgMajor(found[i]) < pgMajor(found[j]) })
+	return found[len(found)-1], nil
+}
+
+// pgMajor extracts the major version from /usr/lib/postgresql/N/bin/pgbench.
+func pgMajor(path string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(path))))
+	return n
+}
+
+// chains hands each worker its own sessions and tracks their current
+// refresh tokens. Worker w owns sessions w, w+c, w+2c, …
+type chains struct {
+	c       int
+	secrets []string
+	next    []int // per worker: index into its sessions
+}
+
+func newChains(c int, secrets []string) *chains {
+	return &chains{c: c, secrets: secrets, next: make([]int, c)}
+}
+
+// current returns the slot of worker w's current session.
+func (ch *chains) current(w int) (int, error) {
+	slot := w + ch.next[w]*ch.c
+	if slot >= len(ch.secrets) {
+		return 0, errWorkerDone
+	}
+	return slot, nil
+}
+
+// rotate presents the current token of worker w's session through
+// exchange and records its successor; on failure the worker moves on to
+// its next session.
+func (ch *chains) rotate(w int, exchange func(secret string) (string, error)) error {
+	slot, err := ch.current(w)
+	if err != nil {
+		return err
+	}
+	next, err := exchange(ch.secrets[slot])
+	if err != nil {
+		ch.next[w]++
+		return err
+	}
+	ch.secrets[slot] = next
+	return nil
+}
+
+// refreshHTTP rotates the seeded sessions through POST /v1/auth/refresh.
+func refreshHTTP(ctx context.Context, o options, cl *client, secrets []string) loadResult {
+	ch := newChains(o.concurrency, secrets)
+	exchanges := make([]*exchange, o.concurrency)
+	for i := range exchanges {
+		exchanges[i] = newExchange()
+		defer exchanges[i].release()
+	}
+	return runLoad(ctx, o.concurrency, o.duration, o.maxOps, func(w, _ int) error {
+		return ch.rotate(w, func(secret string) (string, error) {
+			body, err := cl.postJSON(exchanges[w], "/v1/auth/refresh", []byte(`{"refresh_token":"`+secret+`"}`))
+			if err != nil {
+				return "", err
+			}
+			var t tokenResponse
+			if err := json.Unmarshal(body, &t); err != nil || t.RefreshToken == "" {
+				return "", fmt.Errorf("refresh response without refresh_token: %.200s", body)
+			}
+			return t.RefreshToken, nil
+		})
+	})
+}
+
+// systemClock is the real clock.
+type systemClock struct{}
+
+// Now returns the current time.
+func (systemClock) Now() time.Time { return time.Now() }
+
+// refreshInProcess rotates the seeded sessions through application.Refresh
+// on the PostgreSQL adapter, with the server's pool settings and no HTTP,
+// writing a CPU profile when o.cpuProfile is set.
+func refreshInProcess(ctx context.Context, o options, dsn, keyFile string, secrets []string) (loadResult, error) {
+	db, err := postgres.Open(dsn, postgres.DefaultPoolOptions())
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer db.Close()
+	pemBytes, err := os.ReadFile(keyFile)
+	if err != nil {
+		return loadResult{}, err
+	}
+	key, err := jwt.LoadPrivateKey(pemBytes)
+	if err != nil {
+		return loadResult{}, err
+	}
+	issuer, err := jwt.New(jwt.Config{PrivateKey: key, Issuer: "http://authbench", Audience: "authd"})
+	if err != nil {
+		return loadResult{}, err
+	}
+	uc := &application.Refresh{
+		Families: postgres.NewFamilyRepository(db),
+		Tokens:   issuer,
+		Policy:   domain.DefaultSessionPolicy,
+		Env:      application.Env{Clock: systemClock{}, Random: rand.Reader, Audit: postgres.NewAuditLog(db)},
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return loadResult{}, err
+	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return loadResult{}, err
+		}
+		defer stop()
+	}
+	ch := newChains(o.concurrency, secrets)
+	return runLoad(ctx, o.concurrency, o.duration, o.maxOps, func(w, _ int) error {
+		return ch.rotate(w, func(secret string) (string, error) {
+			tp, err := uc.Do(ctx, application.RefreshInput{RefreshToken: secret, Client: domain.ClientInfo{UserAgent: "authbench", IP: "127.0.0.1"}})
+			return tp.RefreshToken, err
+		})
+	}), nil
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
