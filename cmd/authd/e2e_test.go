@@ -134,7 +134,7 @@ func TestAdminEndToEnd(t *testing.T) {
 	bobTokens := api.login(email, password)
 
 	adminEmail, adminPassword := newEmail(t, "root"), newPassword(t)
-	s.forbid(password, adminPassword, bobTokens.RefreshToken, bobTokens.AccessToken)
+	s.forbid(password, password+"x", adminPassword, bobTokens.RefreshToken, bobTokens.AccessToken)
 	env := append([]string{"DATABASE_URL=" + dsn}, cheapEnv...)
 	stdout, stderr, code := runAuthd(t, env, adminPassword+"\n", "create-admin", "--email", adminEmail)
 	if code != 0 || !strings.Contains(stdout, "created admin "+adminEmail) {
@@ -211,5 +211,41 @@ func TestAdminEndToEnd(t *testing.T) {
 	api.do("GET", self, admin.AccessToken, nil).want(t, http.StatusOK).decode(t, &one)
 	if one.Role != "admin" || !one.IsActive {
 		t.Errorf("after refused changes the admin is %+v", one)
+	}
+}
+
+// TestRateLimitsFromEnvironment checks that the limits configured in the
+// environment reach the running server, and that switching them off is
+// logged as a warning.
+func TestRateLimitsFromEnvironment(t *testing.T) {
+	t.Parallel()
+	dsn := migratedDatabase(t)
+	s := startServer(t, serverOptions{DSN: dsn, Env: []string{
+		"AUTHD_RATE_LIMITS=on",
+		"AUTHD_LOGIN_LIMIT_PER_ACCOUNT=3/1m",
+		"AUTHD_REGISTER_LIMIT_PER_IP=2/1m",
+	}})
+	if strings.Contains(s.Logs(), "rate limits are off") {
+		t.Error("rate limits are on but the start-up log says they are off")
+	}
+	email, password := newEmail(t, "ivan"), newPassword(t)
+	s.API.register(email, password)
+	s.forbid(password)
+	for range 3 {
+		s.API.do("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": "wrong-" + password}).
+			want(t, http.StatusUnauthorized, "invalid_credentials")
+	}
+	r := s.API.do("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": password}).
+		want(t, http.StatusTooManyRequests, "rate_limited")
+	if n, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || n < 1 || n > 60 {
+		t.Errorf("Retry-After = %q, want 1..60 seconds", r.Header.Get("Retry-After"))
+	}
+	s.API.register(newEmail(t, "judy"), newPassword(t))
+	s.API.do("POST", "/v1/auth/register", "", map[string]string{"email": newEmail(t, "ken"), "password": newPassword(t)}).
+		want(t, http.StatusTooManyRequests, "rate_limited")
+
+	off := startServer(t, serverOptions{DSN: dsn})
+	if !strings.Contains(off.Logs(), "rate limits are off") {
+		t.Errorf("AUTHD_RATE_LIMITS=off is not logged as a warning:\n%s", off.Logs())
 	}
 }
