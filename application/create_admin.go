@@ -14,15 +14,16 @@ import (
 // CreateAdmin makes sure an active admin with a known password exists; it
 // backs the create-admin command.
 type CreateAdmin struct {
-	Users  ports.UserRepository
-	Hasher ports.PasswordHasher
-	Common domain.CommonPasswordChecker
-	Env    Env
+	Users    ports.UserRepository
+	Families ports.FamilyRepository
+	Hasher   ports.PasswordHasher
+	Common   domain.CommonPasswordChecker
+	Env      Env
 }
 
 // Do creates an active admin with email and password, or, when the email is
-// taken, promotes and activates that user and sets its password. created
-// tells which. The password policy applies either way.
+// taken, promotes and activates that user, sets its password and ends its
+// sessions. created tells which. The password policy applies either way.
 func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domain.User, created bool, err error) {
 	now := uc.Env.Clock.Now()
 	var verr domain.ValidationError
@@ -63,6 +64,18 @@ func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domai
 	if err != nil {
 		return nil, false, fmt.Errorf("create admin: %w", err)
 	}
-	uc.Env.record(ctx, eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, domain.ClientInfo{UserAgent: "authd create-admin"}, now))
+	// A new password ends the sessions opened with the old one, as a
+	// password change does.
+	if _, err := uc.Families.EndAllForUser(ctx, u.ID(), now, uuid.Nil); err != nil {
+		return nil, false, fmt.Errorf("create admin: end sessions: %w", err)
+	}
+	client := domain.ClientInfo{UserAgent: "authd create-admin"}
+	uc.Env.record(ctx, eventFor(domain.EventPasswordChanged, u.ID(), uuid.Nil, client, now))
+	if existing.Role() != domain.RoleAdmin {
+		uc.Env.record(ctx, eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, client, now))
+	}
+	if !existing.IsActive() {
+		uc.Env.record(ctx, eventFor(domain.EventUserActivated, u.ID(), uuid.Nil, client, now))
+	}
 	return u, false, nil
 }

@@ -171,7 +171,7 @@ func (f *fixture) changePassword() *application.ChangePassword {
 }
 
 func (f *fixture) createAdmin() *application.CreateAdmin {
-	return &application.CreateAdmin{Users: f.users, Hasher: f.hasher, Common: sharedCommon(), Env: f.env}
+	return &application.CreateAdmin{Users: f.users, Families: f.families, Hasher: f.hasher, Common: sharedCommon(), Env: f.env}
 }
 
 func (f *fixture) updateUser() *application.UpdateUser {

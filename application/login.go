@@ -70,6 +70,7 @@ func (uc *Login) Do(ctx context.Context, in LoginInput) (TokenPair, error) {
 		return TokenPair{}, domain.ErrInvalidCredentials
 	}
 	if err := u.CanLogIn(); err != nil {
+		uc.Env.record(ctx, eventFor(domain.EventLoginFailed, u.ID(), uuid.Nil, in.Client, now))
 		return TokenPair{}, err
 	}
 	if rehash {

@@ -98,7 +98,7 @@ func TestLoginRefused(t *testing.T) {
 		},
 		{
 			name: "inactive user with the right password", email: email, password: goodPassword, inactive: true,
-			wantErr: domain.ErrAccountDisabled, wantCalls: [3]int64{0, 1, 0},
+			wantErr: domain.ErrAccountDisabled, wantCalls: [3]int64{0, 1, 0}, wantFailedEvent: true,
 		},
 		{
 			name: "inactive user with a wrong password", email: email, password: otherPassword, inactive: true,

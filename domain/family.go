@@ -101,17 +101,22 @@ func RehydrateFamily(r FamilyRecord, presented *RefreshToken) *Family {
 
 // Rotate exchanges the presented token for a new one whose digest is next.
 //
-// It returns ErrInvalidRefreshToken when the session has ended or expired or
+// It returns ErrAccountDisabled, after ending the session, when the owner is
+// inactive; ErrInvalidRefreshToken when the session has ended or expired or
 // the presented token has expired; ErrRefreshTokenReused, after ending the
 // session, when the presented token was already rotated (someone holds a
-// copy); ErrAccountDisabled, after ending the session, when the owner is
-// inactive. On success the successor expires after p.TokenTTL but never past
+// copy). On success the successor expires after p.TokenTTL but never past
 // the session's absolute end.
 func (f *Family) Rotate(next TokenHash, now time.Time, p SessionPolicy) error {
 	if f.presented == nil {
 		return errNoPresentedToken
 	}
 	switch {
+	case !f.owner.Active:
+		// Deactivation already ended the session; ending it here covers a
+		// session that was opened while the deactivation committed.
+		f.End(now)
+		return ErrAccountDisabled
 	case !f.IsLive(now):
 		return ErrInvalidRefreshToken
 	case f.presented.IsRevoked():
@@ -119,9 +124,6 @@ func (f *Family) Rotate(next TokenHash, now time.Time, p SessionPolicy) error {
 		return ErrRefreshTokenReused
 	case !now.Before(f.presented.expiresAt):
 		return ErrInvalidRefreshToken
-	case !f.owner.Active:
-		f.End(now)
-		return ErrAccountDisabled
 	}
 	f.presented.revokedAt = now
 	f.rotated = true

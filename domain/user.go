@@ -97,11 +97,16 @@ type UserChange struct {
 
 // Apply applies c to u. activeAdmins is the number of active admins before
 // the change, u included if it is one. It returns ErrLastAdmin, changing
-// nothing, when c would demote or deactivate the last active admin.
+// nothing, when c would demote or deactivate the last active admin, and a
+// *ValidationError for an unknown role.
 func (u *User) Apply(c UserChange, activeAdmins int) error {
 	next := *u
 	if c.Role != nil {
-		next.role = *c.Role
+		r, err := ParseRole(string(*c.Role))
+		if err != nil {
+			return err
+		}
+		next.role = r
 	}
 	if c.Active != nil {
 		next.active = *c.Active

@@ -126,10 +126,11 @@ func createAdmin(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	uc := &application.CreateAdmin{
-		Users:  postgres.NewUserRepository(db),
-		Hasher: hasher,
-		Common: password.NewCommonPasswords(),
-		Env:    application.Env{Clock: systemClock{}, Random: rand.Reader, Audit: postgres.NewAuditLog(db), Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		Users:    postgres.NewUserRepository(db),
+		Families: postgres.NewFamilyRepository(db),
+		Hasher:   hasher,
+		Common:   password.NewCommonPasswords(),
+		Env:      application.Env{Clock: systemClock{}, Random: rand.Reader, Audit: postgres.NewAuditLog(db), Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -402,8 +402,8 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 			t.Fatalf("live families of a deactivated user = %d, want 0", len(live))
 		}
 		checkFamilies(t, mustListLive(t, fams, other.ID(), now), fo)
-		if err := rotate(ctx, fams, h1, newHash(t), now); !errors.Is(err, domain.ErrInvalidRefreshToken) {
-			t.Fatalf("rotating after deactivation: %v, want ErrInvalidRefreshToken", err)
+		if err := rotate(ctx, fams, h1, newHash(t), now); !errors.Is(err, domain.ErrAccountDisabled) {
+			t.Fatalf("rotating after deactivation: %v, want ErrAccountDisabled", err)
 		}
 	})
 }
