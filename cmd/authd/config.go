@@ -173,11 +173,20 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if raw := r.str("AUTHD_LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(raw)) != nil {
 		r.fail("AUTHD_LOG_LEVEL", raw, "must be debug, info, warn or error")
 	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		r.fail("HTTP_ADDR", c.HTTPAddr, "must be host:port")
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	addrOK := err == nil
+	if n, perr := strconv.Atoi(port); !addrOK || perr != nil || n < 0 || n > 65535 {
+		r.fail("HTTP_ADDR", c.HTTPAddr, "must be host:port with a port from 0 to 65535")
+		addrOK = false
 	}
-	c.Issuer = r.str("AUTHD_ISSUER", "http://"+c.HTTPAddr)
-	if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		// Listening on every interface: the default issuer still needs a host.
+		host = "localhost"
+	}
+	c.Issuer = r.str("AUTHD_ISSUER", "http://"+net.JoinHostPort(host, port))
+	// A default issuer built from a bad HTTP_ADDR is HTTP_ADDR's fault alone.
+	issuerSet := strings.TrimSpace(getenv("AUTHD_ISSUER")) != ""
+	if (addrOK || issuerSet) && !validIssuer(c.Issuer) {
 		r.fail("AUTHD_ISSUER", c.Issuer, "must be an http(s) URL without query or fragment")
 	}
 	if c.Session.TokenTTL > c.Session.MaxLifetime {
@@ -191,9 +200,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	if err := c.Argon2.Validate(); err != nil {
-		r.fail("AUTHD_ARGON2_MEMORY_KIB", strconv.Itoa(int(c.Argon2.Memory)), err.Error())
+		r.errs = append(r.errs, fmt.Errorf("AUTHD_ARGON2_MEMORY_KIB=%d, AUTHD_ARGON2_TIME=%d, AUTHD_ARGON2_THREADS=%d: %w",
+			c.Argon2.Memory, c.Argon2.Time, c.Argon2.Threads, err))
 	}
 	return c, errors.Join(r.errs...)
+}
+
+// validIssuer reports whether s is an http(s) URL with a host and without
+// query or fragment.
+func validIssuer(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
 }
 
 // requireServe checks what only the server needs.

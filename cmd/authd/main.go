@@ -36,12 +36,16 @@ func main() {
 // run dispatches the subcommand and returns the process exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
 	switch cmd {
 	case "serve":
+		if len(args) > 0 {
+			err = fmt.Errorf("serve takes no arguments (configuration comes from the environment), got %q", args)
+			break
+		}
 		err = serve()
 	case "create-admin":
 		err = createAdmin(args, stdin, stdout)
