@@ -16,7 +16,7 @@ TEST_PGPORT ?= 55432
 PGDB        ?= authd
 FUZZTIME    ?= 10s
 FUZZ_PKGS   ?= ./adapters/httpapi
-GO_TEST_FLAGS ?= -race -shuffle=on -count=1
+GO_TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout=5m
 BENCH_ARGS  ?=
 
 GOLANGCI_LINT_VERSION ?= v2.15.0
