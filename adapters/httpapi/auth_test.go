@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -493,4 +494,36 @@ func mustB64(t testing.TB, s string) []byte {
 		t.Fatalf("%q: %v", s, err)
 	}
 	return b
+}
+
+func TestRefreshConcurrentlyOneWins(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := f.newAccount(t, "race@example.com")
+	const n = 8
+	statuses := make(chan response, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { statuses <- f.refresh(t, a.tokens.RefreshToken) })
+	}
+	wg.Wait()
+	close(statuses)
+	var ok int
+	for r := range statuses {
+		switch r.status {
+		case http.StatusOK:
+			ok++
+		case http.StatusUnauthorized:
+			var p problemBody
+			_ = json.Unmarshal(r.body, &p)
+			if p.Code != "refresh_token_reused" && p.Code != "invalid_refresh_token" {
+				t.Errorf("loser answered %s", r.body)
+			}
+		default:
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d refreshes of one token succeeded, want exactly 1", ok)
+	}
 }
