@@ -62,9 +62,11 @@ func clientInfo(c *fiber.Ctx) domain.ClientInfo {
 	return domain.ClientInfo{UserAgent: clip(c.Get(fiber.HeaderUserAgent), maxUserAgentBytes), IP: clip(c.IP(), maxIPBytes)}
 }
 
-// clip returns s as valid UTF-8 of at most n bytes.
+// clip returns a copy of s as valid UTF-8 of at most n bytes. It copies
+// because Fiber's strings alias request buffers that later requests reuse,
+// and client details outlive the request in sessions and the audit trail.
 func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "")
+	s = strings.Clone(strings.ToValidUTF8(s, ""))
 	for len(s) > n {
 		_, size := utf8.DecodeLastRuneInString(s)
 		s = s[:len(s)-size]

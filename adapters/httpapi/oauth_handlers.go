@@ -35,9 +35,15 @@ func writeOAuthError(c *fiber.Ctx, err error) error {
 	case errors.Is(err, errUnsupportedGrantType):
 		body.Error = "unsupported_grant_type"
 		body.ErrorDescription = "Only grant_type=refresh_token is supported."
-	case errors.Is(err, errInvalidRequest), classify(err).status < fiber.StatusInternalServerError && !errIsAny(err, domain.ErrInvalidRefreshToken, domain.ErrAccountDisabled, domain.ErrRefreshTokenReused):
+	case errors.Is(err, errInvalidRequest):
 		body.Error = "invalid_request"
 		body.ErrorDescription = "The request is missing a parameter or is malformed."
+	case classify(err).status < fiber.StatusInternalServerError && !errIsAny(err, domain.ErrInvalidRefreshToken, domain.ErrAccountDisabled, domain.ErrRefreshTokenReused):
+		// Malformed at the HTTP level (too large, wrong media type): the
+		// status says what went wrong, the body is an invalid_request.
+		status = classify(err).status
+		body.Error = "invalid_request"
+		body.ErrorDescription = classify(err).detail
 	case errIsAny(err, domain.ErrRefreshTokenReused):
 		body.Error = "invalid_grant"
 		body.ErrorDescription = "The refresh token was already used; the session has been ended."

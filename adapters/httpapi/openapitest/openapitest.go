@@ -104,6 +104,9 @@ func (v *Validator) Doc() *openapi3.T { return v.doc }
 // the test; Validate itself lets tests prove that the validator rejects a
 // response.
 func (v *Validator) Validate(req *http.Request, status int, header http.Header, body []byte) error {
+	if req.Method == http.MethodHead {
+		return v.validateHead(req, status, header, body)
+	}
 	route, params, err := v.findRoute(req)
 	switch {
 	case err == nil:
@@ -218,4 +221,29 @@ func truncate(b []byte) string {
 		return string(b[:limit]) + "…"
 	}
 	return string(b)
+}
+
+// validateHead checks an answer to HEAD, which the server gives for every
+// GET route: no body, and a status the GET operation documents (or the
+// generic 404/405 answers for unknown paths).
+func (v *Validator) validateHead(req *http.Request, status int, header http.Header, body []byte) error {
+	if len(body) != 0 {
+		return fmt.Errorf("HEAD %s: answer has a body", req.URL.Path)
+	}
+	get := req.Clone(req.Context())
+	get.Method = http.MethodGet
+	route, _, err := v.findRoute(get)
+	if err != nil {
+		if status == http.StatusNotFound {
+			return nil
+		}
+		if status == http.StatusMethodNotAllowed && header.Get("Allow") != "" {
+			return nil
+		}
+		return fmt.Errorf("HEAD %s is not documented (%v) and was answered %d", req.URL.Path, err, status)
+	}
+	if route.Operation.Responses.Status(status) == nil {
+		return fmt.Errorf("HEAD %s: status %d is not documented for GET", req.URL.Path, status)
+	}
+	return nil
 }
