@@ -130,13 +130,11 @@ migrate-check: ## Compare the bun models with the migrated schema
 	go run ./cmd/migrate check
 
 .PHONY: bench
-bench: ## Measure DESIGN.md's quality bars (cmd/authbench; private PostgreSQL under .data/bench-pg unless AUTHBENCH_ADMIN_DSN is set)
-	@if [[ -z "$${AUTHBENCH_ADMIN_DSN:-}" ]]; then
-		# Stop the cluster afterwards only if this run started it.
-		if ! .ci/pg.sh status $(DATA)/bench-pg; then
-			trap '.ci/pg.sh stop $(DATA)/bench-pg' EXIT
-		fi
-		AUTHBENCH_ADMIN_DSN=$$(.ci/pg.sh start $(DATA)/bench-pg $${BENCH_PGPORT:-55433})
+bench: ## Run ./cmd/authbench with BENCH_ARGS on the .data/pg cluster unless AUTHBENCH_ADMIN_DSN is set
+	@if [[ ! -d cmd/authbench ]]; then echo "bench: ./cmd/authbench does not exist" >&2; exit 1; fi
+	# authbench creates, migrates and drops its own database through an admin DSN.
+	if [[ -z "$${AUTHBENCH_ADMIN_DSN:-}" ]]; then
+		AUTHBENCH_ADMIN_DSN=$$(.ci/pg.sh start $(DATA)/pg $(PGPORT))
 		export AUTHBENCH_ADMIN_DSN
 	fi
 	go run ./cmd/authbench $(BENCH_ARGS)
