@@ -130,11 +130,16 @@ migrate-check: ## Compare the bun models with the migrated schema
 	go run ./cmd/migrate check
 
 .PHONY: bench
-bench: ## Run ./cmd/authbench with BENCH_ARGS on the .data/pg cluster unless AUTHBENCH_ADMIN_DSN is set
+bench: ## Run ./cmd/authbench with BENCH_ARGS on a private cluster under .data/bench-pg unless AUTHBENCH_ADMIN_DSN is set
 	@if [[ ! -d cmd/authbench ]]; then echo "bench: ./cmd/authbench does not exist" >&2; exit 1; fi
 	# authbench creates, migrates and drops its own database through an admin DSN.
+	# Its own cluster keeps the dev database of make run out of the measurement;
+	# it is stopped afterwards only if this run started it.
 	if [[ -z "$${AUTHBENCH_ADMIN_DSN:-}" ]]; then
-		AUTHBENCH_ADMIN_DSN=$$(.ci/pg.sh start $(DATA)/pg $(PGPORT))
+		if ! .ci/pg.sh status $(DATA)/bench-pg; then
+			trap '.ci/pg.sh stop $(DATA)/bench-pg' EXIT
+		fi
+		AUTHBENCH_ADMIN_DSN=$$(.ci/pg.sh start $(DATA)/bench-pg $${BENCH_PGPORT:-55433})
 		export AUTHBENCH_ADMIN_DSN
 	fi
 	go run ./cmd/authbench $(BENCH_ARGS)

@@ -34,6 +34,7 @@ type bench struct {
 
 	httpChains, inProcChains []string
 	disturbed                []string
+	postmaster               int
 }
 
 // benchmark prepares the database and the server, runs every phase and
@@ -64,6 +65,7 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 	if err := b.seed(ctx); err != nil {
 		return nil, err
 	}
+	b.postmaster = b.db.postmaster(ctx)
 	b.step("starting authd")
 	if b.srv, err = startServer(ctx, bin, key, b.db.dsn, b.dir); err != nil {
 		return nil, err
@@ -85,9 +87,9 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 
 // watchCPU runs fn and adds a note on who used the CPU meanwhile.
 func (b *bench) watchCPU(phase string, fn func()) {
-	before := takeCPU(b.srv.cmd.Process.Pid, b.db.name)
+	before := takeCPU(b.srv.cmd.Process.Pid, b.postmaster)
 	fn()
-	use := takeCPU(b.srv.cmd.Process.Pid, b.db.name).since(before)
+	use := takeCPU(b.srv.cmd.Process.Pid, b.postmaster).since(before)
 	b.rep.note("CPU during %s: %s", phase, use)
 	if use.other > otherLoadWarning {
 		b.disturbed = append(b.disturbed, phase)
@@ -162,12 +164,19 @@ func (b *bench) memory(ctx context.Context) error {
 func (b *bench) refresh(ctx context.Context) error {
 	b.step("refresh: pgbench reference (naive transaction, -M %s)", b.o.pgbenchMode)
 	var (
-		pg     pgbenchResult
-		web    loadResult
-		inProc loadResult
-		err    error
+		pg, pgAuthd pgbenchResult
+		web         loadResult
+		inProc      loadResult
+		err         error
 	)
-	b.watchCPU("pgbench", func() { pg, err = runPgbench(ctx, b.o, b.db.dsn, b.dir) })
+	naive := fmt.Sprintf(pgbenchScript, b.o.pgFamilies, kindPgbench)
+	b.watchCPU("pgbench", func() { pg, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, "naive.sql", naive) })
+	if err != nil {
+		return err
+	}
+	b.step("refresh: pgbench running authd's two statements")
+	own := fmt.Sprintf(pgbenchAuthdScript, kindPgbench)
+	b.watchCPU("pgbench with authd's SQL", func() { pgAuthd, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, "authd.sql", own) })
 	if err != nil {
 		return err
 	}
@@ -184,8 +193,9 @@ func (b *bench) refresh(ctx context.Context) error {
 	b.rep.bar("refresh rotations/s, HTTP", perSec(web.rate(), "rot"), ref, ratio(web.rate(), pg.tps),
 		fmt.Sprintf(">= %.1fx", refreshTarget), web.rate() >= refreshTarget*pg.tps && web.failed == 0)
 	b.rep.info("refresh rotations/s, in-process", perSec(inProc.rate(), "rot"), ref, ratio(inProc.rate(), pg.tps))
-	b.rep.note("pgbench: -c %d -j %d -M %s, %d failed transactions; the naive rotation is BEGIN, SELECT ... FOR UPDATE, UPDATE, INSERT, UPDATE, COMMIT (6 round trips); authd uses 2",
-		b.o.concurrency, min(2, b.o.concurrency), b.o.pgbenchMode, pg.failed)
+	b.rep.info("refresh, authd's SQL run by pgbench", perSec(pgAuthd.tps, "tx"), ref, ratio(pgAuthd.tps, pg.tps))
+	b.rep.note("pgbench: -c %d -j %d -M %s, %d failed transactions; the naive rotation is BEGIN, SELECT ... FOR UPDATE, UPDATE, INSERT, UPDATE, COMMIT (6 round trips); authd uses 2 (its SQL run by pgbench the same way: %d failed)",
+		b.o.concurrency, min(2, b.o.concurrency), b.o.pgbenchMode, pg.failed, pgAuthd.failed)
 	b.errorNote("refresh over HTTP", web)
 	b.errorNote("refresh in-process", inProc)
 	if b.o.cpuProfile != "" {
@@ -207,10 +217,16 @@ func (b *bench) login(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var parallel float64
+	b.watchCPU("the parallel argon2id run", func() { parallel, err = parallelHashRate(ctx, 3*time.Second) })
+	if err != nil {
+		return err
+	}
 	b.step("login: authd over HTTP")
 	b.watchCPU("login", func() { r = logins(ctx, b.o, b.cl) })
 	b.rep.bar("password logins/s", perSec(r.rate(), "login"), fmt.Sprintf("%.1f/s ceiling", ceiling),
 		ratio(r.rate(), ceiling), fmt.Sprintf(">= %.1fx", loginTarget), r.rate() >= loginTarget*ceiling && r.failed == 0)
+	b.rep.info("argon2id hashes/s, GOMAXPROCS at once in-process", perSec(parallel, "hash"), fmt.Sprintf("%.1f/s ceiling", ceiling), ratio(parallel, ceiling))
 	b.rep.note("argon2id ceiling = GOMAXPROCS %d / %s per default hash (m=19 MiB, t=2, p=1, mean of %d)",
 		runtime.GOMAXPROCS(0), per.Round(10*time.Microsecond), b.o.hashRuns)
 	b.errorNote("login", r)

@@ -24,15 +24,16 @@ type cpuSnapshot struct {
 	busy, self, server, pgb int64
 }
 
-// takeCPU reads /proc: the machine's busy time, this process, the server
-// and the PostgreSQL backends connected to the benchmark database.
-func takeCPU(serverPID int, dbName string) cpuSnapshot {
+// takeCPU reads /proc: the machine's busy time, this process (pgbench
+// included, as a waited-for child), the server and the PostgreSQL cluster
+// whose postmaster is postmaster.
+func takeCPU(serverPID, postmaster int) cpuSnapshot {
 	return cpuSnapshot{
 		at:     time.Now(),
 		busy:   machineBusy(),
-		self:   processCPU(os.Getpid()),
-		server: processCPU(serverPID),
-		pgb:    backendsCPU(dbName),
+		self:   processCPU(os.Getpid(), true),
+		server: processCPU(serverPID, true),
+		pgb:    clusterCPU(postmaster),
 	}
 }
 
@@ -60,7 +61,7 @@ func (b cpuSnapshot) since(a cpuSnapshot) cpuUse {
 
 // String describes the use in cores.
 func (u cpuUse) String() string {
-	return fmt.Sprintf("machine %.2f cores busy: authd %.2f, authbench %.2f, PostgreSQL backends %.2f, everything else %.2f",
+	return fmt.Sprintf("machine %.2f cores busy: authd %.2f, authbench %.2f, PostgreSQL %.2f, everything else %.2f",
 		u.machine, u.server, u.self, u.pg, u.other)
 }
 
@@ -85,8 +86,9 @@ func machineBusy() int64 {
 	return busy
 }
 
-// processCPU returns the user and system time of pid, zero if it is gone.
-func processCPU(pid int) int64 {
+// processCPU returns the user and system time of pid, zero if it is gone,
+// plus that of its waited-for children when children is set.
+func processCPU(pid int, children bool) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -97,27 +99,48 @@ func processCPU(pid int) int64 {
 		return 0
 	}
 	fields := strings.Fields(string(b[i+1:]))
-	if len(fields) < 13 {
+	if len(fields) < 15 {
 		return 0
 	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return utime + stime
+	last := 12 // stime; cutime and cstime follow
+	if children {
+		last = 14
+	}
+	var total int64
+	for _, f := range fields[11 : last+1] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		total += n
+	}
+	return total
 }
 
-// backendsCPU sums the CPU time of the PostgreSQL backends whose process
-// title names dbName ("postgres: USER DB HOST ...").
-func backendsCPU(dbName string) int64 {
-	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	var total int64
+// parentPID returns the parent of pid, zero if it is gone.
+func parentPID(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
+}
+
+// clusterCPU returns the CPU time of a PostgreSQL cluster: the postmaster
+// with every backend it has reaped, plus its live children.
+func clusterCPU(postmaster int) int64 {
+	if postmaster == 0 {
+		return 0
+	}
+	total := processCPU(postmaster, true)
+	paths, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range paths {
-		cmdline, err := os.ReadFile(p)
-		if err != nil || !bytes.HasPrefix(cmdline, []byte("postgres: ")) || !bytes.Contains(cmdline, []byte(" "+dbName+" ")) {
-			continue
-		}
-		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if err == nil {
-			total += processCPU(pid)
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if err == nil && parentPID(pid) == postmaster {
+			total += processCPU(pid, true)
 		}
 	}
 	return total

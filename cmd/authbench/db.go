@@ -149,6 +149,16 @@ func (b *benchDB) analyze(ctx context.Context) error {
 	return err
 }
 
+// postmaster returns the PID of the cluster's postmaster when it runs on
+// this machine (the parent of this session's backend), zero otherwise.
+func (b *benchDB) postmaster(ctx context.Context) int {
+	var backend int
+	if err := b.db.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0
+	}
+	return parentPID(backend)
+}
+
 // userEmail is the email of the i-th (1-based) seeded user of kind.
 func userEmail(kind string, i int) string {
 	return fmt.Sprintf("%s-%d@bench.example", kind, i)

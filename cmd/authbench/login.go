@@ -29,6 +29,24 @@ func hashCeiling(ctx context.Context, runs int) (time.Duration, float64, error) 
 	return per, float64(runtime.GOMAXPROCS(0)) / per.Seconds(), nil
 }
 
+// parallelHashRate hashes from GOMAXPROCS goroutines for d and returns
+// the hashes per second: the ceiling the machine actually offers now.
+func parallelHashRate(ctx context.Context, d time.Duration) (float64, error) {
+	procs := runtime.GOMAXPROCS(0)
+	h, err := password.NewHasher(password.DefaultParams(), procs)
+	if err != nil {
+		return 0, err
+	}
+	r := runLoad(ctx, procs, d, 1000, func(int, int) error {
+		_, err := h.Hash(ctx, benchPassword)
+		return err
+	})
+	if r.firstErr != nil {
+		return 0, r.firstErr
+	}
+	return r.rate(), nil
+}
+
 // logins logs the seeded login users in from o.concurrency workers; worker
 // w takes users w+1, w+1+c, … so no account is logged in twice at once.
 func logins(ctx context.Context, o options, cl *client) loadResult {
