@@ -108,7 +108,7 @@ type UpdateUser struct {
 func (uc *UpdateUser) Do(ctx context.Context, admin domain.Principal, id domain.UserID, c domain.UserChange, client domain.ClientInfo) (*domain.User, error) {
 	now := uc.Env.Clock.Now()
 	var before domain.User
-	u, err := uc.Users.Update(ctx, id, func(u *domain.User, activeAdmins int) error {
+	u, err := uc.Users.Update(ctx, id, now, func(u *domain.User, activeAdmins int) error {
 		before = *u
 		return u.Apply(c, activeAdmins)
 	})

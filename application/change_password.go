@@ -54,7 +54,7 @@ func (uc *ChangePassword) Do(ctx context.Context, p domain.Principal, in ChangeP
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	if _, err := uc.Users.Update(ctx, p.UserID, func(u *domain.User, _ int) error {
+	if _, err := uc.Users.Update(ctx, p.UserID, now, func(u *domain.User, _ int) error {
 		u.ChangePasswordHash(hash)
 		return nil
 	}); err != nil {

@@ -57,7 +57,7 @@ func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domai
 	if err != nil {
 		return nil, false, fmt.Errorf("create admin: %w", err)
 	}
-	u, err = uc.Users.Update(ctx, existing.ID(), func(u *domain.User, activeAdmins int) error {
+	u, err = uc.Users.Update(ctx, existing.ID(), now, func(u *domain.User, activeAdmins int) error {
 		u.ChangePasswordHash(hash)
 		return u.Apply(domain.UserChange{Role: &admin, Active: &active}, activeAdmins)
 	})

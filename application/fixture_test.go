@@ -111,7 +111,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	clock := memory.NewClock(t0)
-	store := memory.NewStore(memory.WithClock(clock))
+	store := memory.NewStore()
 	return &fixture{
 		clock:    clock,
 		store:    store,
@@ -237,7 +237,7 @@ func (f *fixture) principal(t *testing.T, tp application.TokenPair) domain.Princ
 // the use cases (and so the audit trail).
 func (f *fixture) setActive(t *testing.T, id domain.UserID, active bool) {
 	t.Helper()
-	if _, err := f.users.Update(t.Context(), id, func(u *domain.User, _ int) error {
+	if _, err := f.users.Update(t.Context(), id, f.clock.Now(), func(u *domain.User, _ int) error {
 		if active {
 			u.Activate()
 		} else {

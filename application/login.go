@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -74,7 +75,7 @@ func (uc *Login) Do(ctx context.Context, in LoginInput) (TokenPair, error) {
 		return TokenPair{}, err
 	}
 	if rehash {
-		uc.upgradeHash(ctx, u.ID(), in.Password)
+		uc.upgradeHash(ctx, u.ID(), in.Password, now)
 	}
 
 	secret, hash, err := domain.NewRefreshSecret(uc.Env.Random)
@@ -100,10 +101,10 @@ func (uc *Login) Do(ctx context.Context, in LoginInput) (TokenPair, error) {
 
 // upgradeHash replaces a hash made with outdated parameters. The login has
 // already succeeded, so a failure here is logged and otherwise ignored.
-func (uc *Login) upgradeHash(ctx context.Context, id domain.UserID, plain string) {
+func (uc *Login) upgradeHash(ctx context.Context, id domain.UserID, plain string, now time.Time) {
 	hash, err := uc.Hasher.Hash(ctx, plain)
 	if err == nil {
-		_, err = uc.Users.Update(ctx, id, func(u *domain.User, _ int) error {
+		_, err = uc.Users.Update(ctx, id, now, func(u *domain.User, _ int) error {
 			u.ChangePasswordHash(hash)
 			return nil
 		})

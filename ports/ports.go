@@ -41,9 +41,9 @@ type UserRepository interface {
 	// serialised), applies fn and stores the user in one transaction. If fn
 	// returns an error nothing is stored and the error is returned unchanged.
 	// When the update deactivates the user, every live family of the user is
-	// ended in the same transaction. It returns domain.ErrUserNotFound when
-	// no user has id.
-	Update(ctx context.Context, id domain.UserID, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error)
+	// ended at now in the same transaction. It returns domain.ErrUserNotFound
+	// when no user has id.
+	Update(ctx context.Context, id domain.UserID, now time.Time, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error)
 	// List returns up to q.Limit users with id > q.After, ordered by id,
 	// whose email starts with q.EmailPrefix (matched literally) when it is
 	// not empty. A Limit of zero or less means no limit; use cases bound it.

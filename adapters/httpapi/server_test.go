@@ -96,7 +96,7 @@ func newFixture(t testing.TB) *fixture {
 func newFixtureWith(t testing.TB, o options) *fixture {
 	t.Helper()
 	clock := memory.NewClock(epoch)
-	store := memory.NewStore(memory.WithClock(clock))
+	store := memory.NewStore()
 	h, err := password.NewHasher(cheapParams, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -506,7 +506,7 @@ func (f *fixture) newAdmin(t testing.TB, email string) account {
 // setUser changes a user directly in the store, as an operator would.
 func (f *fixture) setUser(t testing.TB, id int64, c domain.UserChange) {
 	t.Helper()
-	_, err := f.store.Users().Update(context.Background(), domain.UserID(id), func(u *domain.User, admins int) error {
+	_, err := f.store.Users().Update(context.Background(), domain.UserID(id), f.clock.Now(), func(u *domain.User, admins int) error {
 		return u.Apply(c, admins)
 	})
 	if err != nil {

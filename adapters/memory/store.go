@@ -21,8 +21,6 @@ import (
 // that, as in PostgreSQL, deactivating a user ends its families and a family
 // sees its owner's current role. The zero value is not usable; call NewStore.
 type Store struct {
-	clock ports.Clock
-
 	mu          sync.Mutex
 	unavailable bool
 
@@ -75,17 +73,9 @@ type tokenRow struct {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithClock makes the store read c when it needs the current time: to end
-// the families of a user that UserRepository.Update deactivates (the
-// database uses now() there). The default is the wall clock.
-func WithClock(c ports.Clock) Option {
-	return func(s *Store) { s.clock = c }
-}
-
 // NewStore returns an empty store.
 func NewStore(opts ...Option) *Store {
 	s := &Store{
-		clock:          wallClock{},
 		users:          map[domain.UserID]userRow{},
 		userByEmail:    map[string]domain.UserID{},
 		families:       map[uuid.UUID]*familyRow{},
@@ -139,7 +129,3 @@ func (s *Store) endFamilyLocked(r *familyRow, t time.Time) {
 
 // micro truncates t as a PostgreSQL timestamptz column would.
 func micro(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }

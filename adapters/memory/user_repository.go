@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"authd/domain"
 	"authd/ports"
@@ -76,10 +77,10 @@ func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*doma
 
 // Update applies fn to the user with id and the number of active admins,
 // serialised with every other Update, and stores the result unless fn fails.
-// A deactivation ends the user's live families at the store's clock. It
+// A deactivation ends the user's live families at now. It
 // returns domain.ErrUserNotFound when no user has id, and fn's error
 // unchanged.
-func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
+func (r *UserRepository) Update(ctx context.Context, id domain.UserID, now time.Time, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -124,7 +125,7 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u
 	}
 	r.s.users[id] = next
 	if row.active && !next.active {
-		now := micro(r.s.clock.Now())
+		now := micro(now)
 		for _, fid := range r.s.familiesByUser[id] {
 			if f := r.s.families[fid]; f.revokedAt.IsZero() {
 				r.s.endFamilyLocked(f, now)

@@ -227,7 +227,7 @@ func (r *FamilyRepository) ListLive(ctx context.Context, userID domain.UserID, n
 // have not ended, live at liveAt when it is set, other than except.
 type familyFilter struct {
 	userID int64
-	now    time.Time // the end time; zero takes the transaction's timestamp
+	now    time.Time // the end time
 	liveAt time.Time
 	except uuid.UUID
 }
@@ -238,10 +238,7 @@ type familyFilter struct {
 // statement so that its snapshot includes tokens issued by rotations that
 // committed while it waited for those locks.
 func endFamilies(ctx context.Context, tx bun.Tx, ff familyFilter) (int, error) {
-	var now any = bun.Safe("transaction_timestamp()")
-	if !ff.now.IsZero() {
-		now = ff.now
-	}
+	now := ff.now
 	cond := "user_id = ? AND revoked_at IS NULL"
 	args := []any{ff.userID}
 	if !ff.liveAt.IsZero() {

@@ -91,7 +91,7 @@ func TestUserCreateTranslatesDuplicateEmail(t *testing.T) {
 
 	// Changing another user's email to a taken one is translated too.
 	bob := r.createUser(t, "bob@example.com", domain.RoleUser)
-	_, err = r.users.Update(context.Background(), bob.ID(), func(u *domain.User, _ int) error {
+	_, err = r.users.Update(context.Background(), bob.ID(), time.Now(), func(u *domain.User, _ int) error {
 		*u = *domain.RehydrateUser(u.ID(), domain.MustParseEmail("alice@example.com"), u.PasswordHash(), u.Role(), u.IsActive(), u.CreatedAt())
 		return nil
 	})
@@ -110,7 +110,7 @@ func TestUserNotFound(t *testing.T) {
 	if _, err := r.users.ByEmail(ctx, domain.MustParseEmail("nobody@example.com")); !errors.Is(err, domain.ErrUserNotFound) {
 		t.Errorf("ByEmail: %v", err)
 	}
-	if _, err := r.users.Update(ctx, 42, func(*domain.User, int) error { return nil }); !errors.Is(err, domain.ErrUserNotFound) {
+	if _, err := r.users.Update(ctx, 42, time.Now(), func(*domain.User, int) error { return nil }); !errors.Is(err, domain.ErrUserNotFound) {
 		t.Errorf("Update: %v", err)
 	}
 }
@@ -156,7 +156,7 @@ func TestUserDeactivationEndsFamiliesInSameTransaction(t *testing.T) {
 	r.login(t, u, t0)
 	r.login(t, other, t0)
 
-	updated, err := r.users.Update(ctx, u.ID(), func(u *domain.User, _ int) error { u.Deactivate(); return nil })
+	updated, err := r.users.Update(ctx, u.ID(), time.Now(), func(u *domain.User, _ int) error { u.Deactivate(); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestUserDeactivationEndsFamiliesInSameTransaction(t *testing.T) {
 
 	// A failing fn stores nothing, and its error comes back unchanged.
 	boom := errors.New("boom")
-	_, err = r.users.Update(ctx, other.ID(), func(u *domain.User, _ int) error { u.Deactivate(); return boom })
+	_, err = r.users.Update(ctx, other.ID(), time.Now(), func(u *domain.User, _ int) error { u.Deactivate(); return boom })
 	if err != boom {
 		t.Fatalf("Update error = %v, want fn's error unchanged", err)
 	}
@@ -199,7 +199,7 @@ func TestUserUpdateLastAdminRace(t *testing.T) {
 		var wg sync.WaitGroup
 		for i, u := range []*domain.User{a, b} {
 			wg.Go(func() {
-				_, errs[i] = r.users.Update(ctx, u.ID(), func(u *domain.User, admins int) error {
+				_, errs[i] = r.users.Update(ctx, u.ID(), time.Now(), func(u *domain.User, admins int) error {
 					role := domain.RoleUser
 					return u.Apply(domain.UserChange{Role: &role}, admins)
 				})
@@ -222,7 +222,7 @@ func TestUserUpdateLastAdminRace(t *testing.T) {
 		}
 		// Restore the demoted admin for the next round's count.
 		for _, u := range []*domain.User{a, b} {
-			if _, err := r.users.Update(ctx, u.ID(), func(u *domain.User, _ int) error { u.ChangeRole(domain.RoleUser); return nil }); err != nil {
+			if _, err := r.users.Update(ctx, u.ID(), time.Now(), func(u *domain.User, _ int) error { u.ChangeRole(domain.RoleUser); return nil }); err != nil {
 				t.Fatal(err)
 			}
 		}

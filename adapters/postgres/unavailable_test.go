@@ -40,7 +40,10 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 		"Create": func() error { _, err := users.Create(ctx, u); return err },
 		"ByID":   func() error { _, err := users.ByID(ctx, 1); return err },
 		"List":   func() error { _, err := users.List(ctx, ports.UserQuery{}); return err },
-		"Update": func() error { _, err := users.Update(ctx, 1, func(*domain.User, int) error { return nil }); return err },
+		"Update": func() error {
+			_, err := users.Update(ctx, 1, time.Now(), func(*domain.User, int) error { return nil })
+			return err
+		},
 		"Refresh": func() error {
 			return families.UpdateByToken(ctx, domain.HashRefreshToken("x"), func(*domain.Family) error { return nil })
 		},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -72,14 +73,14 @@ func (r *UserRepository) one(ctx context.Context, where string, arg any) (*domai
 // concurrent updates cannot deadlock), applies fn with the number of active
 // admins and writes the user, all in one transaction. When the user goes
 // from active to inactive, every family of the user that has not ended is
-// ended, with its tokens, in the same transaction. It returns
+// ended at now, with its tokens, in the same transaction. It returns
 // domain.ErrUserNotFound when no user has id, domain.ErrEmailTaken when the
 // new email is taken, and fn's error unchanged, storing nothing, when fn fails.
-func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
+func (r *UserRepository) Update(ctx context.Context, id domain.UserID, now time.Time, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
 	var updated *domain.User
 	var inner error // the closure's own error, already described
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		updated, inner = r.update(ctx, tx, id, fn)
+		updated, inner = r.update(ctx, tx, id, now, fn)
 		return inner
 	})
 	switch {
@@ -92,7 +93,7 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u
 	}
 }
 
-func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
+func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID, now time.Time, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
 	// FOR NO KEY UPDATE, not FOR UPDATE: it does not conflict with the
 	// KEY SHARE locks that inserts into token_families and
 	// refresh_tokens take on their user through the foreign keys.
@@ -136,7 +137,7 @@ func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID
 		return nil, dbErr("update user", err)
 	}
 	if wasActive && !u.IsActive() {
-		if _, err := endFamilies(ctx, tx, familyFilter{userID: int64(id)}); err != nil {
+		if _, err := endFamilies(ctx, tx, familyFilter{userID: int64(id), now: now}); err != nil {
 			return nil, err
 		}
 	}

@@ -394,7 +394,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 		_, h1 := mustFamily(t, fams, u, base)
 		mustFamily(t, fams, u, base)
 		fo, _ := mustFamily(t, fams, other, base)
-		if _, err := users.Update(ctx, u.ID(), func(u *domain.User, _ int) error { u.Deactivate(); return nil }); err != nil {
+		if _, err := users.Update(ctx, u.ID(), base, func(u *domain.User, _ int) error { u.Deactivate(); return nil }); err != nil {
 			t.Fatalf("deactivate: %v", err)
 		}
 		now := base.Add(time.Minute)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"authd/domain"
 	"authd/ports"
@@ -89,7 +90,7 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 		t.Parallel()
 		repo := newRepo(t)
 		u := mustCreate(t, repo, "erin")
-		got, err := repo.Update(ctx, u.ID(), func(u *domain.User, _ int) error {
+		got, err := repo.Update(ctx, u.ID(), time.Now(), func(u *domain.User, _ int) error {
 			u.ChangeRole(domain.RoleAdmin)
 			u.ChangePasswordHash(phc + "x")
 			return nil
@@ -108,7 +109,7 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 		// A second admin, so that deactivating the first is allowed.
 		mustPromote(t, repo, mustCreate(t, repo, "frank").ID())
 		off := false
-		if _, err := repo.Update(ctx, u.ID(), func(u *domain.User, admins int) error {
+		if _, err := repo.Update(ctx, u.ID(), time.Now(), func(u *domain.User, admins int) error {
 			return u.Apply(domain.UserChange{Active: &off}, admins)
 		}); err != nil {
 			t.Fatalf("deactivate: %v", err)
@@ -122,7 +123,7 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 		repo := newRepo(t)
 		u := mustCreate(t, repo, "grace")
 		errBoom := errors.New("boom")
-		got, err := repo.Update(ctx, u.ID(), func(u *domain.User, _ int) error {
+		got, err := repo.Update(ctx, u.ID(), time.Now(), func(u *domain.User, _ int) error {
 			u.ChangeRole(domain.RoleAdmin)
 			u.Deactivate()
 			return errBoom
@@ -139,7 +140,7 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 		repo := newRepo(t)
 		u := mustCreate(t, repo, "heidi")
 		called := false
-		_, err := repo.Update(ctx, u.ID()+1000, func(*domain.User, int) error { called = true; return nil })
+		_, err := repo.Update(ctx, u.ID()+1000, time.Now(), func(*domain.User, int) error { called = true; return nil })
 		if !errors.Is(err, domain.ErrUserNotFound) || called {
 			t.Fatalf("Update(missing) = %v (fn called: %v), want ErrUserNotFound without calling fn", err, called)
 		}
@@ -160,7 +161,7 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 			t.Fatalf("active admins = %d, want 2", n)
 		}
 		// An inactive admin is not an active admin.
-		if _, err := repo.Update(ctx, b.ID(), func(u *domain.User, _ int) error { u.Deactivate(); return nil }); err != nil {
+		if _, err := repo.Update(ctx, b.ID(), time.Now(), func(u *domain.User, _ int) error { u.Deactivate(); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if n := adminsSeen(t, repo, c.ID()); n != 1 {
@@ -175,7 +176,7 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 		mustPromote(t, repo, a.ID())
 		user, off := domain.RoleUser, false
 		for _, c := range []domain.UserChange{{Role: &user}, {Active: &off}, {Role: &user, Active: &off}} {
-			if _, err := repo.Update(ctx, a.ID(), func(u *domain.User, admins int) error {
+			if _, err := repo.Update(ctx, a.ID(), time.Now(), func(u *domain.User, admins int) error {
 				return u.Apply(c, admins)
 			}); !errors.Is(err, domain.ErrLastAdmin) {
 				t.Errorf("Update(%+v) on the last admin error = %v, want ErrLastAdmin", c, err)
@@ -200,7 +201,7 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 			for i, id := range []domain.UserID{a.ID(), b.ID()} {
 				wg.Go(func() {
 					<-start
-					_, errs[i] = repo.Update(ctx, id, func(u *domain.User, admins int) error {
+					_, errs[i] = repo.Update(ctx, id, time.Now(), func(u *domain.User, admins int) error {
 						return u.Apply(domain.UserChange{Role: &user}, admins)
 					})
 				})
@@ -290,7 +291,7 @@ func mustCreateEmail(t *testing.T, repo ports.UserRepository, email string) *dom
 func mustPromote(t *testing.T, repo ports.UserRepository, id domain.UserID) {
 	t.Helper()
 	admin := domain.RoleAdmin
-	if _, err := repo.Update(context.Background(), id, func(u *domain.User, admins int) error {
+	if _, err := repo.Update(context.Background(), id, time.Now(), func(u *domain.User, admins int) error {
 		return u.Apply(domain.UserChange{Role: &admin}, admins)
 	}); err != nil {
 		t.Fatalf("promote %d: %v", id, err)
@@ -302,7 +303,7 @@ func adminsSeen(t *testing.T, repo ports.UserRepository, id domain.UserID) int {
 	t.Helper()
 	errSeen := errors.New("seen")
 	n := -1
-	if _, err := repo.Update(context.Background(), id, func(_ *domain.User, admins int) error {
+	if _, err := repo.Update(context.Background(), id, time.Now(), func(_ *domain.User, admins int) error {
 		n = admins
 		return errSeen
 	}); !errors.Is(err, errSeen) {
