@@ -23,15 +23,18 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT := $(DATA)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 DEV_KEY       := $(DATA)/dev-jwt.pem
 
-# db_env exports DATABASE_URL (starting the private cluster when it is unset),
-# AUTHD_JWT_PRIVATE_KEY_FILE (creating a development key once when it is unset)
-# and AUTHD_ENV (dev, i.e. text logs, when unset).
+# db_env exports DATABASE_URL, starting the private cluster when it is unset.
 define db_env
 if [[ -z "$${DATABASE_URL:-}" ]]; then
 	DATABASE_URL=$$(.ci/pg.sh start $(DATA)/pg $(PGPORT) $(PGDB))
 	export DATABASE_URL
 	echo "using private PostgreSQL: $$DATABASE_URL (stop it with: .ci/pg.sh stop $(DATA)/pg)" >&2
 fi
+endef
+
+# server_env exports AUTHD_JWT_PRIVATE_KEY_FILE (creating a development key
+# once when it is unset) and AUTHD_ENV (dev, i.e. text logs, when unset).
+define server_env
 if [[ -z "$${AUTHD_JWT_PRIVATE_KEY_FILE:-}" ]]; then
 	if [[ ! -s $(DEV_KEY) ]]; then
 		mkdir -p $(DATA)
@@ -53,6 +56,7 @@ help: ## List the targets
 .PHONY: run
 run: ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .data/pg unless DATABASE_URL is set)
 	@$(db_env)
+	$(server_env)
 	mkdir -p $(DATA)/bin
 	go build -o $(DATA)/bin/migrate ./cmd/migrate
 	go build -o $(DATA)/bin/authd ./cmd/authd
