@@ -152,4 +152,5 @@ bench: ## Run ./cmd/authbench with BENCH_ARGS on a private cluster under .data/b
 clean: ## Stop the private PostgreSQL clusters and remove .data
 	@.ci/pg.sh stop $(DATA)/pg
 	.ci/pg.sh stop $(DATA)/test-pg
+	.ci/pg.sh stop $(DATA)/bench-pg
 	rm -rf $(DATA)
