@@ -85,8 +85,9 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 	return b.rep, nil
 }
 
-// watchCPU runs fn and adds a note on who used the CPU meanwhile.
-func (b *bench) watchCPU(phase string, fn func()) {
+// watchCPU runs fn, adds a note on who used the CPU meanwhile and returns
+// that use.
+func (b *bench) watchCPU(phase string, fn func()) cpuUse {
 	before := takeCPU(b.srv.cmd.Process.Pid, b.postmaster)
 	fn()
 	use := takeCPU(b.srv.cmd.Process.Pid, b.postmaster).since(before)
@@ -94,6 +95,17 @@ func (b *bench) watchCPU(phase string, fn func()) {
 	if use.other > otherLoadWarning {
 		b.disturbed = append(b.disturbed, phase)
 	}
+	return use
+}
+
+// perOp formats the CPU time spent per operation at rate operations per
+// second by a party that kept cores cores busy. Unlike rates, it hardly
+// depends on other load on the machine.
+func perOp(cores, rate float64) string {
+	if rate <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f ms", cores/rate*1000)
 }
 
 // step logs progress on standard error.
@@ -170,20 +182,20 @@ func (b *bench) refresh(ctx context.Context) error {
 		err         error
 	)
 	naive := fmt.Sprintf(pgbenchScript, b.o.pgFamilies, kindPgbench)
-	b.watchCPU("pgbench", func() { pg, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, "naive.sql", naive) })
+	pgUse := b.watchCPU("pgbench", func() { pg, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, "naive.sql", naive) })
 	if err != nil {
 		return err
 	}
 	b.step("refresh: pgbench running authd's two statements")
 	own := fmt.Sprintf(pgbenchAuthdScript, kindPgbench)
-	b.watchCPU("pgbench with authd's SQL", func() { pgAuthd, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, "authd.sql", own) })
+	ownUse := b.watchCPU("pgbench with authd's SQL", func() { pgAuthd, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, "authd.sql", own) })
 	if err != nil {
 		return err
 	}
 	b.step("refresh: authd over HTTP")
-	b.watchCPU("refresh over HTTP", func() { web = refreshHTTP(ctx, b.o, b.cl, b.httpChains) })
+	webUse := b.watchCPU("refresh over HTTP", func() { web = refreshHTTP(ctx, b.o, b.cl, b.httpChains) })
 	b.step("refresh: application.Refresh in-process")
-	b.watchCPU("refresh in-process", func() {
+	inUse := b.watchCPU("refresh in-process", func() {
 		inProc, err = refreshInProcess(ctx, b.o, b.db.dsn, b.key, b.inProcChains)
 	})
 	if err != nil {
@@ -196,6 +208,9 @@ func (b *bench) refresh(ctx context.Context) error {
 	b.rep.info("refresh, authd's SQL run by pgbench", perSec(pgAuthd.tps, "tx"), ref, ratio(pgAuthd.tps, pg.tps))
 	b.rep.note("pgbench: -c %d -j %d -M %s, %d failed transactions; the naive rotation is BEGIN, SELECT ... FOR UPDATE, UPDATE, INSERT, UPDATE, COMMIT (6 round trips); authd uses 2 (its SQL run by pgbench the same way: %d failed)",
 		b.o.concurrency, min(2, b.o.concurrency), b.o.pgbenchMode, pg.failed, pgAuthd.failed)
+	b.rep.note("PostgreSQL CPU per rotation: naive pgbench %s, authd's SQL via pgbench %s, authd over HTTP %s, in-process %s; Go CPU per rotation: authd over HTTP %s, in-process %s",
+		perOp(pgUse.pg, pg.tps), perOp(ownUse.pg, pgAuthd.tps), perOp(webUse.pg, web.rate()), perOp(inUse.pg, inProc.rate()),
+		perOp(webUse.server, web.rate()), perOp(inUse.self, inProc.rate()))
 	b.errorNote("refresh over HTTP", web)
 	b.errorNote("refresh in-process", inProc)
 	if b.o.cpuProfile != "" {
@@ -218,17 +233,19 @@ func (b *bench) login(ctx context.Context) error {
 		return err
 	}
 	var parallel float64
-	b.watchCPU("the parallel argon2id run", func() { parallel, err = parallelHashRate(ctx, 3*time.Second) })
+	parUse := b.watchCPU("the parallel argon2id run", func() { parallel, err = parallelHashRate(ctx, 3*time.Second) })
 	if err != nil {
 		return err
 	}
 	b.step("login: authd over HTTP")
-	b.watchCPU("login", func() { r = logins(ctx, b.o, b.cl) })
+	loginUse := b.watchCPU("login", func() { r = logins(ctx, b.o, b.cl) })
 	b.rep.bar("password logins/s", perSec(r.rate(), "login"), fmt.Sprintf("%.1f/s ceiling", ceiling),
 		ratio(r.rate(), ceiling), fmt.Sprintf(">= %.1fx", loginTarget), r.rate() >= loginTarget*ceiling && r.failed == 0)
 	b.rep.info("argon2id hashes/s, GOMAXPROCS at once in-process", perSec(parallel, "hash"), fmt.Sprintf("%.1f/s ceiling", ceiling), ratio(parallel, ceiling))
 	b.rep.note("argon2id ceiling = GOMAXPROCS %d / %s per default hash (m=19 MiB, t=2, p=1, mean of %d)",
 		runtime.GOMAXPROCS(0), per.Round(10*time.Microsecond), b.o.hashRuns)
+	b.rep.note("CPU per login in authd %s; per argon2id hash in-process %s (GOMAXPROCS at once)",
+		perOp(loginUse.server, r.rate()), perOp(parUse.self, parallel))
 	b.errorNote("login", r)
 	return nil
 }
@@ -243,9 +260,11 @@ func (b *bench) me(ctx context.Context) error {
 	}
 	b.step("users/me: Go client")
 	var r loadResult
-	b.watchCPU("users/me (Go client)", func() { r = me(ctx, b.o, b.cl, t.AccessToken) })
+	use := b.watchCPU("users/me (Go client)", func() { r = me(ctx, b.o, b.cl, t.AccessToken) })
 	b.rep.bar("GET /v1/users/me, Go client", perSec(r.rate(), "req"), "-", "-", fmt.Sprintf(">= %.0f/s", meTarget),
 		r.rate() >= meTarget && r.failed == 0)
+	b.rep.note("CPU per GET /v1/users/me: authd %s, PostgreSQL %s, Go client %s",
+		perOp(use.server, r.rate()), perOp(use.pg, r.rate()), perOp(use.self, r.rate()))
 	b.errorNote("users/me (Go client)", r)
 	if !b.o.wrk {
 		return nil
