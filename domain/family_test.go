@@ -113,7 +113,7 @@ func TestRotate(t *testing.T) {
 func TestRotationNeverExtendsTheSession(t *testing.T) {
 	t.Parallel()
 	f := domain.NewFamily(uuid.New(), owner, hash("0"), domain.ClientInfo{}, t0, policy)
-	now := t0
+	var now time.Time
 	tok, _ := f.Issued()
 	capped := false
 	for i := 1; !capped; i++ {

@@ -194,10 +194,13 @@ func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.User
 		n, inner = endFamilies(ctx, tx, familyFilter{userID: int64(userID), now: now, liveAt: now, except: except})
 		return inner
 	})
-	if err != nil && err != inner {
-		return 0, dbErr("end sessions", err) // BEGIN or COMMIT failed
+	switch {
+	case inner != nil:
+		return 0, inner
+	case err != nil: // BEGIN or COMMIT failed
+		return 0, dbErr("end sessions", err)
 	}
-	return n, err
+	return n, nil
 }
 
 // ListLive returns the user's families that are live at now, newest first.
@@ -262,7 +265,7 @@ func endFamilies(ctx context.Context, tx bun.Tx, ff familyFilter) (int, error) {
 	}
 	if _, err := tx.NewRaw(
 		"UPDATE refresh_tokens SET revoked_at = ? WHERE token_family IN (?) AND revoked_at IS NULL",
-		now, bun.In(ids),
+		now, bun.List(ids),
 	).Exec(ctx); err != nil {
 		return 0, dbErr("revoke session tokens", err)
 	}

@@ -84,13 +84,12 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, now time.
 		return inner
 	})
 	switch {
-	case err == nil:
-		return updated, nil
-	case err == inner:
-		return nil, err
-	default: // BEGIN or COMMIT failed
+	case inner != nil:
+		return nil, inner
+	case err != nil: // BEGIN or COMMIT failed
 		return nil, dbErr("update user", err)
 	}
+	return updated, nil
 }
 
 func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID, now time.Time, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {

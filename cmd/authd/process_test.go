@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -262,7 +263,7 @@ func TestDatabaseOutage(t *testing.T) {
 		out, err := exec.CommandContext(ctx, script, args...).Output()
 		if err != nil {
 			var stderr string
-			if ee, ok := err.(*exec.ExitError); ok {
+			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 				stderr = string(ee.Stderr)
 			}
 			t.Fatalf("pg.sh %v: %v\n%s", args, err, stderr)

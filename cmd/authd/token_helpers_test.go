@@ -66,7 +66,7 @@ func fetchJWKS(t testing.TB, c *apiClient, url string) jose.JSONWebKeySet {
 // and the claims every access token carries.
 func verifyAccessToken(t testing.TB, set jose.JSONWebKeySet, token, issuer string) accessClaims {
 	t.Helper()
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		t.Fatalf("parse access token: %v", err)
 	}
