@@ -33,7 +33,7 @@ type ChangePassword struct {
 // and domain.ErrInvalidAccessToken when the account is gone or inactive.
 func (uc *ChangePassword) Do(ctx context.Context, p domain.Principal, in ChangePasswordInput) error {
 	now := uc.Env.Clock.Now()
-	if len(in.CurrentPassword) > domain.MaxPasswordBytes {
+	if domain.TooLongToBePassword(in.CurrentPassword) {
 		return ErrWrongCurrentPassword
 	}
 	if err := domain.ValidatePassword("new_password", in.NewPassword, uc.Common); err != nil {

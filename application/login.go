@@ -43,7 +43,7 @@ func (uc *Login) Do(ctx context.Context, in LoginInput) (TokenPair, error) {
 		return TokenPair{}, err
 	}
 	email, err := domain.ParseEmail(in.Email)
-	if err != nil || len(in.Password) > domain.MaxPasswordBytes {
+	if err != nil || domain.TooLongToBePassword(in.Password) {
 		// Nothing to look up or hash: such input can never match.
 		return TokenPair{}, domain.ErrInvalidCredentials
 	}

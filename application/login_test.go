@@ -97,6 +97,10 @@ func TestLoginRefused(t *testing.T) {
 			wantErr: domain.ErrInvalidCredentials,
 		},
 		{
+			name: "password over 128 characters is not hashed", email: email, password: strings.Repeat("p", domain.MaxPasswordRunes+1),
+			wantErr: domain.ErrInvalidCredentials,
+		},
+		{
 			name: "inactive user with the right password", email: email, password: goodPassword, inactive: true,
 			wantErr: domain.ErrAccountDisabled, wantCalls: [3]int64{0, 1, 0}, wantFailedEvent: true,
 		},

@@ -44,3 +44,9 @@ func ValidatePassword(field, plain string, common CommonPasswordChecker) error {
 	}
 	return nil
 }
+
+// TooLongToBePassword reports whether plain is longer than any password the
+// policy accepts, so that it can be refused without spending a hash on it.
+func TooLongToBePassword(plain string) bool {
+	return len(plain) > MaxPasswordBytes || utf8.RuneCountInString(plain) > MaxPasswordRunes
+}

@@ -112,3 +112,21 @@ func TestUserApplyLastAdmin(t *testing.T) {
 		t.Error("ParseRole accepted root")
 	}
 }
+
+func TestTooLongToBePassword(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		pw   string
+		want bool
+	}{
+		{strings.Repeat("x", 128), false},
+		{strings.Repeat("é", 128), false},
+		{strings.Repeat("x", 129), true},
+		{strings.Repeat("€", 129), true},
+		{strings.Repeat("x", 10000), true},
+	} {
+		if got := domain.TooLongToBePassword(tt.pw); got != tt.want {
+			t.Errorf("TooLongToBePassword(%d bytes) = %v, want %v", len(tt.pw), got, tt.want)
+		}
+	}
+}
