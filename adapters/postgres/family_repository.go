@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,11 +36,78 @@ var ErrConflict = errors.New("postgres: family changed concurrently too often")
 // is recomputed on the fresh state.
 type FamilyRepository struct {
 	db *bun.DB
+
+	// The statements of a rotation are prepared: planning them costs
+	// PostgreSQL more than running them.
+	loadByToken *preparedStmt
+	rotate      *preparedStmt
+	end         *preparedStmt
+
+	// observe, when set, sees every statement the repository sends; tests
+	// use it to count round trips.
+	observe func(query string)
 }
 
 // NewFamilyRepository returns a FamilyRepository on db.
 func NewFamilyRepository(db *bun.DB) *FamilyRepository {
-	return &FamilyRepository{db: db}
+	return &FamilyRepository{
+		db:          db,
+		loadByToken: newPreparedStmt(db.DB, loadByTokenSQL),
+		rotate:      newPreparedStmt(db.DB, rotateSQL),
+		end:         newPreparedStmt(db.DB, endSQL),
+	}
+}
+
+// The prepared statements of the hot path. Parameters carry explicit types
+// because a prepared statement is planned before any value is known.
+const (
+	loadByTokenSQL = `SELECT f.id, f.user_id, f.created_at, f.last_used_at, f.expires_at, f.revoked_at,
+		f.user_agent, f.ip, f.version, u.role::text, u.is_active,
+		t.id, t.token, t.expires_at, t.revoked_at, t.created_at
+	FROM refresh_tokens AS t
+	JOIN token_families AS f ON f.id = t.token_family
+	JOIN users AS u ON u.id = f.user_id
+	WHERE t.token = $1::varchar`
+
+	// rotateSQL revokes the presented token and inserts its successor, only
+	// if the family row still has the version that was loaded. Updating the
+	// family first takes its row lock, so concurrent writers queue on it and
+	// never deadlock on token rows; EXISTS (SELECT 1 FROM fam) is evaluated
+	// once, before the token rows are touched.
+	rotateSQL = `WITH fam AS (
+		UPDATE token_families SET last_used_at = $1::timestamptz, version = version + 1
+		WHERE id = $2::uuid AND version = $3::bigint RETURNING id, user_id
+	), used AS (
+		UPDATE refresh_tokens SET revoked_at = $1::timestamptz
+		WHERE id = $4::bigint AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam)
+	), issued AS (
+		INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at)
+		SELECT $5::varchar, id, user_id, $6::timestamptz, $1::timestamptz FROM fam
+	)
+	SELECT count(*) FROM fam`
+
+	// endSQL ends the family and revokes its unrevoked tokens, under the
+	// same version condition.
+	endSQL = `WITH fam AS (
+		UPDATE token_families SET revoked_at = $1::timestamptz, version = version + 1
+		WHERE id = $2::uuid AND version = $3::bigint RETURNING id
+	), ended AS (
+		UPDATE refresh_tokens SET revoked_at = $1::timestamptz
+		WHERE token_family = $2::uuid AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam)
+	)
+	SELECT count(*) FROM fam`
+)
+
+// queryRow runs a prepared statement that answers one row.
+func (r *FamilyRepository) queryRow(ctx context.Context, p *preparedStmt, args ...any) (*sql.Row, error) {
+	if r.observe != nil {
+		r.observe(p.query)
+	}
+	stmt, err := p.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.QueryRowContext(ctx, args...), nil
 }
 
 const familySelect = "SELECT f.id, f.user_id, f.created_at, f.last_used_at, f.expires_at, f.revoked_at, " +
@@ -82,21 +148,20 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 func (r *FamilyRepository) UpdateByToken(ctx context.Context, hash domain.TokenHash, fn func(f *domain.Family) error) error {
 	return r.update(ctx, func(ctx context.Context) (*domain.Family, error) {
 		var row familyOwnerRow
-		err := r.db.NewRaw(
-			familySelect+", t.id AS t_id, t.token AS t_token, t.expires_at AS t_expires_at, "+
-				"t.revoked_at AS t_revoked_at, t.created_at AS t_created_at "+
-				"FROM refresh_tokens AS t "+
-				"JOIN token_families AS f ON f.id = t.token_family "+
-				"JOIN users AS u ON u.id = f.user_id "+
-				"WHERE t.token = ?",
-			hash.String(),
-		).Scan(ctx, &row)
+		var revoked, tokenRevoked sql.NullTime
+		q, err := r.queryRow(ctx, r.loadByToken, hash.String())
+		if err == nil {
+			err = q.Scan(&row.ID, &row.UserID, &row.CreatedAt, &row.LastUsedAt, &row.ExpiresAt, &revoked,
+				&row.UserAgent, &row.IP, &row.Version, &row.Role, &row.IsActive,
+				&row.TokenID, &row.TokenHash, &row.TokenExpiresAt, &tokenRevoked, &row.TokenCreatedAt)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, domain.ErrInvalidRefreshToken
 		}
 		if err != nil {
 			return nil, dbErr("load family by token", err)
 		}
+		row.RevokedAt, row.TokenRevokedAt = revoked.Time, tokenRevoked.Time
 		return toDomainFamily(&row, true)
 	}, fn)
 }
@@ -144,41 +209,26 @@ func (r *FamilyRepository) update(ctx context.Context, load func(context.Context
 // write stores f's decision in one statement and reports whether it did;
 // false means another change to the family committed first.
 func (r *FamilyRepository) write(ctx context.Context, f *domain.Family) (bool, error) {
-	id := f.ID()
-	var q strings.Builder
-	args := make([]any, 0, 12)
-
-	// The family row is always locked first, so concurrent writers queue on
-	// it and never deadlock on the token rows.
-	q.WriteString("WITH fam AS (UPDATE token_families SET last_used_at = ?, revoked_at = ?, version = version + 1 " +
-		"WHERE id = ? AND version = ? RETURNING id)")
-	args = append(args, f.LastUsedAt(), nullTime(f.RevokedAt()), id, f.Version())
-
-	// EXISTS (SELECT 1 FROM fam) is evaluated once, before the token rows
-	// are touched: tokens change only when the family update matched.
+	var q *sql.Row
+	var err error
 	switch {
 	case f.Ended():
-		q.WriteString(", ended AS (UPDATE refresh_tokens SET revoked_at = ? " +
-			"WHERE token_family = ? AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam))")
-		args = append(args, f.RevokedAt(), id)
+		q, err = r.queryRow(ctx, r.end, f.RevokedAt(), f.ID(), f.Version())
 	case f.Rotated():
-		p, ok := f.Presented()
+		p, _ := f.Presented()
+		t, ok := f.Issued()
 		if !ok {
-			return false, errors.New("postgres: rotated family has no presented token")
+			return false, errors.New("postgres: rotated family issued no token")
 		}
-		q.WriteString(", used AS (UPDATE refresh_tokens SET revoked_at = ? " +
-			"WHERE id = ? AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam))")
-		args = append(args, p.RevokedAt(), p.ID())
+		q, err = r.queryRow(ctx, r.rotate, f.LastUsedAt(), f.ID(), f.Version(), p.ID(), t.Hash().String(), t.ExpiresAt())
+	default:
+		return false, errors.New("postgres: family has no change to store")
 	}
-	if t, ok := f.Issued(); ok {
-		q.WriteString(", issued AS (INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at) " +
-			"SELECT ?, id, ?, ?, ? FROM fam)")
-		args = append(args, t.Hash().String(), int64(f.UserID()), t.ExpiresAt(), t.CreatedAt())
-	}
-	q.WriteString(" SELECT count(*) FROM fam")
-
 	var n int
-	if err := r.db.NewRaw(q.String(), args...).Scan(ctx, &n); err != nil {
+	if err == nil {
+		err = q.Scan(&n)
+	}
+	if err != nil {
 		return false, dbErr("store family", err)
 	}
 	return n == 1, nil
