@@ -186,14 +186,23 @@ func (b *bench) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := b.settle(ctx); err != nil {
+		return err
+	}
 	b.step("refresh: pgbench running authd's two statements")
 	own := fmt.Sprintf(pgbenchAuthdScript, kindPgbench)
 	ownUse := b.watchCPU("pgbench with authd's SQL", func() { pgAuthd, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, "authd.sql", own) })
 	if err != nil {
 		return err
 	}
+	if err := b.settle(ctx); err != nil {
+		return err
+	}
 	b.step("refresh: authd over HTTP")
 	webUse := b.watchCPU("refresh over HTTP", func() { web = refreshHTTP(ctx, b.o, b.cl, b.httpChains) })
+	if err := b.settle(ctx); err != nil {
+		return err
+	}
 	b.step("refresh: application.Refresh in-process")
 	inUse := b.watchCPU("refresh in-process", func() {
 		inProc, err = refreshInProcess(ctx, b.o, b.db.dsn, b.key, b.inProcChains)
@@ -289,6 +298,18 @@ func (b *bench) me(ctx context.Context) error {
 			w.rate >= meTarget && w.errors == 0)
 		if w.errors > 0 {
 			b.rep.note("users/me (wrk): %d non-2xx responses or socket errors", w.errors)
+		}
+	}
+	return nil
+}
+
+// settle vacuums, analyses and checkpoints the database, so that each
+// refresh phase starts from the same state instead of paying for the
+// autovacuum and checkpoint work the previous phase left behind.
+func (b *bench) settle(ctx context.Context) error {
+	for _, q := range []string{"VACUUM ANALYZE", "CHECKPOINT"} {
+		if _, err := b.db.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("settle: %s: %w", q, err)
 		}
 	}
 	return nil

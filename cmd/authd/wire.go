@@ -50,7 +50,7 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			newUseCases,
 			newHTTP,
 		),
-		fx.Invoke(startHTTP),
+		fx.Invoke(tuneGC, startHTTP),
 	}
 	return fx.New(append(opts, extra...)...)
 }
