@@ -248,11 +248,15 @@ func (b *bench) login(ctx context.Context) error {
 	}
 	b.step("login: authd over HTTP")
 	loginUse := b.watchCPU("login", func() { r = logins(ctx, b.o, b.cl) })
-	b.rep.bar("password logins/s", perSec(r.rate(), "login"), fmt.Sprintf("%.1f/s ceiling", ceiling),
-		ratio(r.rate(), ceiling), fmt.Sprintf(">= %.1fx", loginTarget), r.rate() >= loginTarget*ceiling && r.failed == 0)
-	b.rep.info("argon2id hashes/s, GOMAXPROCS at once in-process", perSec(parallel, "hash"), fmt.Sprintf("%.1f/s ceiling", ceiling), ratio(parallel, ceiling))
-	b.rep.note("argon2id ceiling = GOMAXPROCS %d / %s per default hash (m=19 MiB, t=2, p=1, mean of %d)",
-		runtime.GOMAXPROCS(0), per.Round(10*time.Microsecond), b.o.hashRuns)
+	// The ceiling is cores ÷ the time of one hash while every core hashes,
+	// which is what logins compete for; a hash timed alone runs faster
+	// (the whole cache and memory bandwidth to itself), so that figure is
+	// shown beside it.
+	b.rep.bar("password logins/s", perSec(r.rate(), "login"), fmt.Sprintf("%.1f/s ceiling", parallel),
+		ratio(r.rate(), parallel), fmt.Sprintf(">= %.1fx", loginTarget), r.rate() >= loginTarget*parallel && r.failed == 0)
+	b.rep.info("password logins/s vs one hash timed alone", perSec(r.rate(), "login"), fmt.Sprintf("%.1f/s", ceiling), ratio(r.rate(), ceiling))
+	b.rep.note("argon2id ceiling = GOMAXPROCS %d / %s per default hash (m=19 MiB, t=2, p=1) with every core hashing in-process for 3 s; one hash timed alone takes %s (mean of %d)",
+		runtime.GOMAXPROCS(0), perHash(parallel).Round(10*time.Microsecond), per.Round(10*time.Microsecond), b.o.hashRuns)
 	b.rep.note("CPU per login in authd %s; per argon2id hash in-process %s (GOMAXPROCS at once)",
 		perOp(loginUse.server, r.rate()), perOp(parUse.self, parallel))
 	b.errorNote("login", r)
@@ -313,4 +317,13 @@ func (b *bench) settle(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// perHash is the time of one hash on one core at rate hashes per second
+// across GOMAXPROCS cores.
+func perHash(rate float64) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(runtime.GOMAXPROCS(0)) / rate * float64(time.Second))
 }
