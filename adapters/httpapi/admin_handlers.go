@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"authd/application"
 	"authd/domain"
 	"authd/ports"
 )
@@ -25,6 +26,31 @@ func queryInt(c *fiber.Ctx, name string, verr *domain.ValidationError) int64 {
 	return n
 }
 
+// pageParams reads the limit and after query parameters of a listing. The
+// use cases read a zero limit as "the default", so an explicit zero is
+// refused here; the range itself is checked by the use case.
+func pageParams(c *fiber.Ctx, verr *domain.ValidationError) (limit int, after int64) {
+	after = queryInt(c, "after", verr)
+	raw := c.Query("limit")
+	if raw == "" {
+		return 0, after
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 1 {
+		verr.Add("limit", "must be between 1 and 100")
+		return 0, after
+	}
+	return int(min(n, application.MaxPageSize+1)), after
+}
+
+// cursor is the next_after of a listing: null on the last page.
+func cursor(next int64) *int64 {
+	if next == 0 {
+		return nil
+	}
+	return &next
+}
+
 // pathUserID parses the :id path parameter; a malformed id names no user.
 func pathUserID(c *fiber.Ctx) (domain.UserID, error) {
 	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
@@ -36,17 +62,13 @@ func pathUserID(c *fiber.Ctx) (domain.UserID, error) {
 
 func (s *server) listUsers(c *fiber.Ctx) error {
 	var verr domain.ValidationError
-	limit := queryInt(c, "limit", &verr)
-	after := queryInt(c, "after", &verr)
-	if c.Query("limit") == "0" {
-		verr.Add("limit", "must be between 1 and 100")
-	}
+	limit, after := pageParams(c, &verr)
 	if err := verr.Err(); err != nil {
 		return err
 	}
 	us, next, err := s.uc.ListUsers.Do(c.UserContext(), ports.UserQuery{
 		After:       domain.UserID(after),
-		Limit:       int(min(limit, 1000)),
+		Limit:       limit,
 		EmailPrefix: c.Query("email"),
 	})
 	if err != nil {
@@ -56,12 +78,7 @@ func (s *server) listUsers(c *fiber.Ctx) error {
 	for i, u := range us {
 		out[i] = toUserJSON(u)
 	}
-	var nextAfter *int64
-	if next != 0 {
-		n := int64(next)
-		nextAfter = &n
-	}
-	return c.JSON(fiber.Map{"users": out, "next_after": nextAfter})
+	return c.JSON(fiber.Map{"users": out, "next_after": cursor(int64(next))})
 }
 
 func (s *server) getUser(c *fiber.Ctx) error {
@@ -126,19 +143,15 @@ type eventJSON struct {
 
 func (s *server) listAudit(c *fiber.Ctx) error {
 	var verr domain.ValidationError
-	limit := queryInt(c, "limit", &verr)
-	after := queryInt(c, "after", &verr)
+	limit, after := pageParams(c, &verr)
 	userID := queryInt(c, "user_id", &verr)
-	if c.Query("limit") == "0" {
-		verr.Add("limit", "must be between 1 and 100")
-	}
 	if err := verr.Err(); err != nil {
 		return err
 	}
 	es, next, err := s.uc.ListAudit.Do(c.UserContext(), ports.AuditQuery{
 		UserID: domain.UserID(userID),
 		After:  after,
-		Limit:  int(min(limit, 1000)),
+		Limit:  limit,
 	})
 	if err != nil {
 		return err
@@ -155,9 +168,5 @@ func (s *server) listAudit(c *fiber.Ctx) error {
 			out[i].SessionID = &sid
 		}
 	}
-	var nextAfter *int64
-	if next != 0 {
-		nextAfter = &next
-	}
-	return c.JSON(fiber.Map{"events": out, "next_after": nextAfter})
+	return c.JSON(fiber.Map{"events": out, "next_after": cursor(next)})
 }
