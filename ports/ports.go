@@ -69,7 +69,9 @@ type FamilyRepository interface {
 	// Issued, Rotated, Ended). The decision is stored even when fn returns an
 	// error, so "end the session, then fail the request" commits the end.
 	// If another change to the family committed first, fn is called again on
-	// the fresh state; fn must therefore have no side effects beyond f.
+	// the fresh state; fn must therefore have no side effects beyond f. An
+	// implementation that keeps losing that race gives up with an error
+	// matching ErrUnavailable.
 	// It returns domain.ErrInvalidRefreshToken when no token has that digest,
 	// and otherwise fn's error.
 	UpdateByToken(ctx context.Context, hash domain.TokenHash, fn func(f *domain.Family) error) error

@@ -20,7 +20,8 @@ import (
 const maxAttempts = 1000
 
 // errTooManyRetries: the family kept changing under the update.
-var errTooManyRetries = errors.New("memory: family update retried too often")
+// Like the database adapter's, it matches ports.ErrUnavailable.
+var errTooManyRetries = fmt.Errorf("memory: family update retried too often: %w", ports.ErrUnavailable)
 
 // FamilyRepository implements ports.FamilyRepository on a Store with the
 // database adapter's concurrency scheme: read a snapshot, let the domain

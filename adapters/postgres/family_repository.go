@@ -21,8 +21,9 @@ var _ ports.FamilyRepository = (*FamilyRepository)(nil)
 const maxWriteAttempts = 10
 
 // ErrConflict is returned when a family change lost the race to concurrent
-// changes maxWriteAttempts times in a row.
-var ErrConflict = errors.New("postgres: family changed concurrently too often")
+// changes maxWriteAttempts times in a row. It matches ports.ErrUnavailable:
+// the request may be retried, and is answered "try again later".
+var ErrConflict = fmt.Errorf("postgres: family changed concurrently too often: %w", ports.ErrUnavailable)
 
 // FamilyRepository stores refresh-token families in token_families and
 // their tokens in refresh_tokens (by SHA-256 digest only).

@@ -72,3 +72,12 @@ func TestOpenRejectsBadDSN(t *testing.T) {
 }
 
 func containsSecret(s string) bool { return strings.Contains(s, "secret") }
+
+// A family that keeps changing under a write is a "try again later", not a
+// bug: the HTTP edge answers it 503 rather than 500.
+func TestConflictIsUnavailable(t *testing.T) {
+	t.Parallel()
+	if !errors.Is(postgres.ErrConflict, ports.ErrUnavailable) {
+		t.Fatal("ErrConflict does not match ports.ErrUnavailable")
+	}
+}
