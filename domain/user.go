@@ -82,13 +82,6 @@ func (u *User) Deactivate() { u.active = false }
 // Activate switches the account back on.
 func (u *User) Activate() { u.active = true }
 
-// WithID returns a copy of u carrying the id assigned by a repository.
-func (u *User) WithID(id UserID) *User {
-	c := *u
-	c.id = id
-	return &c
-}
-
 // UserChange is an administrator's change to a user; nil fields stay as they are.
 type UserChange struct {
 	Role   *Role
