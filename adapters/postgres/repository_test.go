@@ -186,49 +186,6 @@ func TestUserDeactivationEndsFamiliesInSameTransaction(t *testing.T) {
 	}
 }
 
-// TestUserUpdateLastAdminRace demotes two admins at once: counting the
-// admins under the same locks must let exactly one demotion through.
-func TestUserUpdateLastAdminRace(t *testing.T) {
-	t.Parallel()
-	r := newRepos(t)
-	ctx := context.Background()
-	for round := range 5 {
-		a := r.createUser(t, fmt.Sprintf("a%d@example.com", round), domain.RoleAdmin)
-		b := r.createUser(t, fmt.Sprintf("b%d@example.com", round), domain.RoleAdmin)
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for i, u := range []*domain.User{a, b} {
-			wg.Go(func() {
-				_, errs[i] = r.users.Update(ctx, u.ID(), time.Now(), func(u *domain.User, admins int) error {
-					role := domain.RoleUser
-					return u.Apply(domain.UserChange{Role: &role}, admins)
-				})
-			})
-		}
-		wg.Wait()
-		ok, last := 0, 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, domain.ErrLastAdmin):
-				last++
-			default:
-				t.Fatal(err)
-			}
-		}
-		if ok != 1 || last != 1 {
-			t.Fatalf("round %d: %d demotions succeeded and %d refused, want 1 and 1", round, ok, last)
-		}
-		// Restore the demoted admin for the next round's count.
-		for _, u := range []*domain.User{a, b} {
-			if _, err := r.users.Update(ctx, u.ID(), time.Now(), func(u *domain.User, _ int) error { u.ChangeRole(domain.RoleUser); return nil }); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
 var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func TestFamilyStoresOnlyTokenDigests(t *testing.T) {
