@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,8 @@ func TestAuthorizeAdmin(t *testing.T) {
 			return domain.Principal{UserID: a.ID(), Role: domain.RoleAdmin}
 		}, domain.ErrForbidden},
 		{"inactive admin", func(t *testing.T, f *fixture) domain.Principal {
-			a := f.mustCreateAdmin(t, "root@example.com")
+			f.mustCreateAdmin(t, "root@example.com")
+			a := f.mustCreateAdmin(t, "former@example.com")
 			f.setActive(t, a.ID(), false)
 			return domain.Principal{UserID: a.ID(), Role: domain.RoleAdmin}
 		}, domain.ErrForbidden},
@@ -53,7 +55,7 @@ func TestAuthorizeAdmin(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			p := tt.setup(t, f)
-			if err := (&application.AuthorizeAdmin{Users: f.users}).Do(t.Context(), p); !errors.Is(err, tt.wantErr) {
+			if err := application.NewAuthorizeAdmin(f.users).Do(t.Context(), p); !errors.Is(err, tt.wantErr) {
 				t.Errorf("AuthorizeAdmin: %v, want %v", err, tt.wantErr)
 			}
 		})
@@ -101,7 +103,7 @@ func TestListUsers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			us, next, err := (&application.ListUsers{Users: f.users}).Do(t.Context(), tt.q)
+			us, next, err := application.NewListUsers(f.users).Do(t.Context(), pageOf(tt.q.Limit, int64(tt.q.After)), tt.q.EmailPrefix)
 			if err != nil {
 				t.Fatalf("ListUsers: %v", err)
 			}
@@ -125,11 +127,11 @@ func TestListUsersWalksAllPages(t *testing.T) {
 	for i := range 23 {
 		mustCreateUser(t, f, fmt.Sprintf("w%02d@example.com", i))
 	}
-	uc := &application.ListUsers{Users: f.users}
+	uc := application.NewListUsers(f.users)
 	var seen []domain.UserID
 	q := ports.UserQuery{Limit: 5}
 	for pages := 1; ; pages++ {
-		us, next, err := uc.Do(t.Context(), q)
+		us, next, err := uc.Do(t.Context(), pageOf(q.Limit, int64(q.After)), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,22 +161,31 @@ func TestListUsersWalksAllPages(t *testing.T) {
 func TestListUsersRefusesBadQueries(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name       string
-		q          ports.UserQuery
-		wantFields []string
+		name         string
+		limit, after string
+		prefix       string
+		wantFields   []string
 	}{
-		{"negative limit", ports.UserQuery{Limit: -1}, []string{"limit"}},
-		{"limit over 100", ports.UserQuery{Limit: 101}, []string{"limit"}},
-		{"negative cursor", ports.UserQuery{After: -1}, []string{"after"}},
-		{"prefix over 255 bytes", ports.UserQuery{EmailPrefix: strings.Repeat("a", 256)}, []string{"email"}},
-		{"everything wrong", ports.UserQuery{Limit: 1000, After: -5, EmailPrefix: strings.Repeat("a", 256)}, []string{"limit", "after", "email"}},
+		{"negative limit", "-1", "", "", []string{"limit"}},
+		{"zero limit", "0", "", "", []string{"limit"}},
+		{"limit over 100", "101", "", "", []string{"limit"}},
+		{"limit not a number", "ten", "", "", []string{"limit"}},
+		{"negative cursor", "", "-1", "", []string{"after"}},
+		{"cursor not a number", "", "x", "", []string{"after"}},
+		{"prefix over 255 bytes", "", "", strings.Repeat("a", 256), []string{"email"}},
+		{"bad page", "1000", "-5", "", []string{"limit", "after"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			mustCreateUser(t, f, "someone@example.com")
-			us, next, err := (&application.ListUsers{Users: f.users}).Do(t.Context(), tt.q)
+			page, err := application.ParsePage(tt.limit, tt.after)
+			var us []*domain.User
+			var next domain.UserID
+			if err == nil {
+				us, next, err = application.NewListUsers(f.users).Do(t.Context(), page, tt.prefix)
+			}
 			if diff := cmp.Diff(tt.wantFields, fieldNames(t, err)); diff != "" {
 				t.Errorf("invalid fields (-want +got):\n%s", diff)
 			}
@@ -185,11 +196,24 @@ func TestListUsersRefusesBadQueries(t *testing.T) {
 	}
 }
 
+// pageOf is the page a listing request with these parameters asks for; a
+// zero limit or cursor is a parameter left out.
+func pageOf(limit int, after int64) application.Page {
+	l, a := "", ""
+	if limit != 0 {
+		l = strconv.Itoa(limit)
+	}
+	if after != 0 {
+		a = strconv.FormatInt(after, 10)
+	}
+	return application.MustParsePage(l, a)
+}
+
 func TestGetUser(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	u := f.mustRegister(t, "gus@example.com", goodPassword)
-	uc := &application.GetUser{Users: f.users}
+	uc := application.NewGetUser(f.users)
 
 	got, err := uc.Do(t.Context(), u.ID())
 	if err != nil || got.ID() != u.ID() || got.Email() != u.Email() {
@@ -264,7 +288,7 @@ func TestUpdateUser(t *testing.T) {
 			target := map[string]domain.UserID{"root": root.ID(), "user": u.ID()}[tt.target]
 			before := len(f.events(t, 0))
 			f.clock.Advance(time.Hour)
-			client := domain.ClientInfo{UserAgent: "admin-console", IP: "10.0.0.1"}
+			client := domain.NewClientInfo("admin-console", "10.0.0.1")
 			got, err := f.updateUser().Do(t.Context(), adminPrincipal(root), target, tt.change, client)
 
 			if !errors.Is(err, tt.wantErr) {
@@ -283,7 +307,7 @@ func TestUpdateUser(t *testing.T) {
 			var gotEvents []domain.EventType
 			for _, e := range f.events(t, 0)[before:] {
 				gotEvents = append(gotEvents, e.Type)
-				if e.UserID != target || !e.At.Equal(t0.Add(time.Hour)) || e.IP != client.IP {
+				if e.UserID != target || !e.At.Equal(t0.Add(time.Hour)) || e.Client != client {
 					t.Errorf("event %+v, want it about user %d at the change, from the admin's client", e, target)
 				}
 			}
@@ -319,8 +343,8 @@ func TestRevokeUserSessions(t *testing.T) {
 	if err := f.logout().Do(t.Context(), tps[0], domain.ClientInfo{}); err != nil {
 		t.Fatal(err)
 	}
-	uc := &application.RevokeUserSessions{Users: f.users, Families: f.families, Env: f.env}
-	client := domain.ClientInfo{IP: "10.0.0.2"}
+	uc := application.NewRevokeUserSessions(f.users, f.families, f.env)
+	client := domain.NewClientInfo("", "10.0.0.2")
 
 	n, err := uc.Do(t.Context(), u.ID(), client)
 	if err != nil || n != 2 {
@@ -364,7 +388,7 @@ func TestListAudit(t *testing.T) {
 	if len(all) != 7 {
 		t.Fatalf("%d events, want 7", len(all))
 	}
-	uc := &application.ListAudit{Audit: f.audit}
+	uc := application.NewListAudit(f.audit)
 
 	tests := []struct {
 		name     string
@@ -385,7 +409,7 @@ func TestListAudit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			es, next, err := uc.Do(t.Context(), tt.q)
+			es, next, err := uc.Do(t.Context(), pageOf(tt.q.Limit, tt.q.After), tt.q.UserID)
 			if err != nil {
 				t.Fatalf("ListAudit: %v", err)
 			}
@@ -402,9 +426,9 @@ func TestListAudit(t *testing.T) {
 		})
 	}
 
-	for _, q := range []ports.AuditQuery{{Limit: -1}, {Limit: 101}, {After: -1}} {
-		if _, _, err := uc.Do(t.Context(), q); len(fieldNames(t, err)) != 1 {
-			t.Errorf("ListAudit(%+v): %v, want one invalid field", q, err)
+	for _, q := range [][2]string{{"-1", ""}, {"101", ""}, {"", "-1"}} {
+		if _, err := application.ParsePage(q[0], q[1]); len(fieldNames(t, err)) != 1 {
+			t.Errorf("ParsePage(%q): %v, want one invalid field", q, err)
 		}
 	}
 }

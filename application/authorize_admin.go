@@ -12,13 +12,18 @@ import (
 // AuthorizeAdmin checks that a caller is an active admin now, in the
 // database, whatever its token claims.
 type AuthorizeAdmin struct {
-	Users ports.UserRepository
+	users ports.UserRepository
+}
+
+// NewAuthorizeAdmin returns the AuthorizeAdmin use case.
+func NewAuthorizeAdmin(users ports.UserRepository) *AuthorizeAdmin {
+	return &AuthorizeAdmin{users: users}
 }
 
 // Do returns domain.ErrForbidden unless the principal's user exists, is
 // active and has role admin.
 func (uc *AuthorizeAdmin) Do(ctx context.Context, p domain.Principal) error {
-	u, err := uc.Users.ByID(ctx, p.UserID)
+	u, err := uc.users.ByID(ctx, p.UserID)
 	if errors.Is(err, domain.ErrUserNotFound) {
 		return domain.ErrForbidden
 	}

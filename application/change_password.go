@@ -17,56 +17,58 @@ type ChangePasswordInput struct {
 
 // ChangePassword replaces the caller's password.
 type ChangePassword struct {
-	Users    ports.UserRepository
-	Families ports.FamilyRepository
-	Hasher   ports.PasswordHasher
-	Common   domain.CommonPasswordChecker
-	Env      Env
+	users  ports.UserRepository
+	hasher ports.PasswordHasher
+	common domain.CommonPasswordChecker
+	env    Env
+}
+
+// NewChangePassword returns the ChangePassword use case.
+func NewChangePassword(users ports.UserRepository, hasher ports.PasswordHasher, common domain.CommonPasswordChecker, env Env) *ChangePassword {
+	return &ChangePassword{users: users, hasher: hasher, common: common, env: env}
 }
 
 // Do checks the current password, applies the password policy to the new
-// one, stores its hash and ends every other session of the user; the
-// caller's own session stays usable.
+// one, and in one transaction stores its hash and ends every other session
+// of the user; the caller's own session stays usable.
 //
-// It returns ErrWrongCurrentPassword when the current password is
-// wrong, a *domain.ValidationError for a new password the policy refuses,
-// and domain.ErrInvalidAccessToken when the account is gone or inactive.
+// It returns ErrWrongCurrentPassword when the current password is wrong (or
+// stopped being the user's password while this change was made), a
+// *domain.ValidationError for a new password the policy refuses, and
+// domain.ErrInvalidAccessToken when the account is gone or inactive.
 func (uc *ChangePassword) Do(ctx context.Context, p domain.Principal, in ChangePasswordInput) error {
-	now := uc.Env.Clock.Now()
+	now := uc.env.now()
 	if domain.TooLongToBePassword(in.CurrentPassword) {
 		return ErrWrongCurrentPassword
 	}
-	if err := domain.ValidatePassword("new_password", in.NewPassword, uc.Common); err != nil {
+	if err := domain.ValidatePassword("new_password", in.NewPassword, uc.common); err != nil {
 		return err
 	}
-	u, err := (&GetCurrentUser{Users: uc.Users}).Do(ctx, p)
+	u, err := NewGetCurrentUser(uc.users).Do(ctx, p)
 	if err != nil {
 		return err
 	}
-	ok, _, err := uc.Hasher.Verify(ctx, in.CurrentPassword, u.PasswordHash())
+	ok, _, err := uc.hasher.Verify(ctx, in.CurrentPassword, u.PasswordHash())
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	if !ok {
 		return ErrWrongCurrentPassword
 	}
-	hash, err := uc.Hasher.Hash(ctx, in.NewPassword)
+	hash, err := uc.hasher.Hash(ctx, in.NewPassword)
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	if _, err := uc.Users.Update(ctx, p.UserID, now, func(u *domain.User, _ int) error {
-		u.ChangePasswordHash(hash)
+	verified := u.SessionEpoch()
+	if _, err := uc.users.Update(ctx, p.UserID, func(u *domain.User) error {
+		if u.SessionEpoch() != verified {
+			return ErrWrongCurrentPassword
+		}
+		u.ChangePassword(hash, p.SessionID, now)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	if _, err := uc.Families.EndAllForUser(ctx, p.UserID, now, p.SessionID); err != nil {
-		return fmt.Errorf("change password: end other sessions: %w", err)
-	}
-	uc.Env.record(ctx, eventFor(domain.EventPasswordChanged, p.UserID, p.SessionID, in.Client, now))
+	uc.env.record(ctx, eventFor(domain.EventPasswordChanged, p.UserID, p.SessionID, in.Client, now))
 	return nil
 }
-
-// ErrWrongCurrentPassword is returned by ChangePassword when the current
-// password does not match. It also matches domain.ErrInvalidCredentials.
-var ErrWrongCurrentPassword = fmt.Errorf("%w: current password does not match", domain.ErrInvalidCredentials)

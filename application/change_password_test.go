@@ -1,26 +1,30 @@
 package application_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 
 	"authd/application"
 	"authd/domain"
+	"authd/ports"
 )
 
 func TestChangePassword(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	u := f.mustRegister(t, "abel@example.com", goodPassword)
-	current := f.mustLogin(t, "abel@example.com", goodPassword, domain.ClientInfo{UserAgent: "laptop"})
-	other := f.mustLogin(t, "abel@example.com", goodPassword, domain.ClientInfo{UserAgent: "phone"})
+	current := f.mustLogin(t, "abel@example.com", goodPassword, domain.NewClientInfo("laptop", ""))
+	other := f.mustLogin(t, "abel@example.com", goodPassword, domain.NewClientInfo("phone", ""))
 	f.clock.Advance(time.Minute)
-	client := domain.ClientInfo{UserAgent: "laptop", IP: "198.51.100.77"}
+	client := domain.NewClientInfo("laptop", "198.51.100.77")
 
 	err := f.changePassword().Do(t.Context(), f.principal(t, current), application.ChangePasswordInput{
 		CurrentPassword: goodPassword, NewPassword: otherPassword, Client: client,
@@ -46,7 +50,7 @@ func TestChangePassword(t *testing.T) {
 		}
 	}
 	want := []domain.AuthEvent{{Type: domain.EventPasswordChanged, UserID: u.ID(), SessionID: current.SessionID,
-		IP: client.IP, UserAgent: client.UserAgent, At: t0.Add(time.Minute)}}
+		Client: client, At: t0.Add(time.Minute)}}
 	if diff := cmp.Diff(want, changed); diff != "" {
 		t.Errorf("password_changed events (-want +got):\n%s", diff)
 	}
@@ -115,4 +119,68 @@ func TestChangePasswordRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChangePasswordIsAtomic breaks the ending of sessions: the change then
+// fails as a whole, so the old password and every session remain.
+func TestChangePasswordIsAtomic(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	u := f.mustRegister(t, "cleo@example.com", goodPassword)
+	current := f.mustLogin(t, "cleo@example.com", goodPassword, domain.ClientInfo{})
+	other := f.mustLogin(t, "cleo@example.com", goodPassword, domain.ClientInfo{})
+	f.store.BreakSessionEnds()
+	err := f.changePassword().Do(t.Context(), f.principal(t, current), application.ChangePasswordInput{
+		CurrentPassword: goodPassword, NewPassword: otherPassword,
+	})
+	if err == nil {
+		t.Fatal("ChangePassword succeeded although the other sessions could not be ended")
+	}
+	if got := f.storedUser(t, u.ID()).PasswordHash(); got != u.PasswordHash() {
+		t.Error("the new password was stored without ending the other sessions")
+	}
+	if diff := cmp.Diff([]uuid.UUID{other.SessionID, current.SessionID}, f.liveSessions(t, u.ID())); diff != "" {
+		t.Errorf("live sessions (-want +got):\n%s", diff)
+	}
+}
+
+// changingHasher changes the user's password while a login checks the old
+// one, the interleaving of a login racing a password change.
+type changingHasher struct {
+	ports.PasswordHasher
+	during func()
+	once   sync.Once
+}
+
+func (h *changingHasher) Verify(ctx context.Context, plain, encoded string) (bool, bool, error) {
+	ok, rehash, err := h.PasswordHasher.Verify(ctx, plain, encoded)
+	h.once.Do(h.during)
+	return ok, rehash, err
+}
+
+func TestLoginRacingPasswordChangeOpensNoSession(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	u := f.mustRegister(t, "dora@example.com", goodPassword)
+	first := f.mustLogin(t, "dora@example.com", goodPassword, domain.ClientInfo{})
+	h := &changingHasher{PasswordHasher: f.hasher}
+	h.during = func() {
+		err := f.changePassword().Do(t.Context(), f.principal(t, first), application.ChangePasswordInput{
+			CurrentPassword: goodPassword, NewPassword: otherPassword,
+		})
+		if err != nil {
+			t.Errorf("ChangePassword during the login: %v", err)
+		}
+	}
+	login := application.NewLogin(f.users, f.families, h, f.issuer, domain.DefaultSessionPolicy,
+		application.LoginLimits{PerIP: application.Unlimited, PerAccount: application.Unlimited}, f.env)
+	_, err := login.Do(t.Context(), application.LoginInput{Email: "dora@example.com", Password: goodPassword})
+	if !errors.Is(err, domain.ErrInvalidCredentials) {
+		t.Fatalf("login that checked the old password: %v, want ErrInvalidCredentials", err)
+	}
+	// Only the session that changed the password is live.
+	if diff := cmp.Diff([]uuid.UUID{first.SessionID}, f.liveSessions(t, u.ID())); diff != "" {
+		t.Errorf("live sessions (-want +got):\n%s", diff)
+	}
+	f.mustLogin(t, "dora@example.com", otherPassword, domain.ClientInfo{})
 }

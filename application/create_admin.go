@@ -14,26 +14,34 @@ import (
 // CreateAdmin makes sure an active admin with a known password exists; it
 // backs the create-admin command.
 type CreateAdmin struct {
-	Users    ports.UserRepository
-	Families ports.FamilyRepository
-	Hasher   ports.PasswordHasher
-	Common   domain.CommonPasswordChecker
-	Env      Env
+	users  ports.UserRepository
+	hasher ports.PasswordHasher
+	common domain.CommonPasswordChecker
+	env    Env
 }
 
+// NewCreateAdmin returns the CreateAdmin use case.
+func NewCreateAdmin(users ports.UserRepository, hasher ports.PasswordHasher, common domain.CommonPasswordChecker, env Env) *CreateAdmin {
+	return &CreateAdmin{users: users, hasher: hasher, common: common, env: env}
+}
+
+// createAdminClient stands for the command line in the audit trail.
+var createAdminClient = domain.NewClientInfo("authd create-admin", "")
+
 // Do creates an active admin with email and password, or, when the email is
-// taken, promotes and activates that user, sets its password and ends its
-// sessions. created tells which. The password policy applies either way.
+// taken, promotes and activates that user and sets its password, which ends
+// its sessions in the same transaction. created tells which. The password
+// policy applies either way.
 func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domain.User, created bool, err error) {
-	now := uc.Env.Clock.Now()
+	now := uc.env.now()
 	var verr domain.ValidationError
 	e, err := domain.ParseEmail(email)
 	collect(&verr, err)
-	collect(&verr, domain.ValidatePassword("password", password, uc.Common))
+	collect(&verr, domain.ValidatePassword("password", password, uc.common))
 	if err := verr.Err(); err != nil {
 		return nil, false, err
 	}
-	hash, err := uc.Hasher.Hash(ctx, password)
+	hash, err := uc.hasher.Hash(ctx, password)
 	if err != nil {
 		return nil, false, fmt.Errorf("create admin: %w", err)
 	}
@@ -42,40 +50,35 @@ func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domai
 		return nil, false, err
 	}
 	admin, active := domain.RoleAdmin, true
-	if err := nu.Apply(domain.UserChange{Role: &admin, Active: &active}, 0); err != nil {
-		return nil, false, err
-	}
-	u, err = uc.Users.Create(ctx, nu)
+	promote := domain.UserChange{Role: &admin, Active: &active}
+	nu.Apply(promote, now)
+	u, err = uc.users.Create(ctx, nu)
 	if err == nil {
-		uc.Env.record(ctx, eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, domain.ClientInfo{UserAgent: "authd create-admin"}, now))
+		uc.env.record(ctx, eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, createAdminClient, now))
 		return u, true, nil
 	}
 	if !errors.Is(err, domain.ErrEmailTaken) {
 		return nil, false, fmt.Errorf("create admin: %w", err)
 	}
-	existing, err := uc.Users.ByEmail(ctx, e)
+	existing, err := uc.users.ByEmail(ctx, e)
 	if err != nil {
 		return nil, false, fmt.Errorf("create admin: %w", err)
 	}
-	u, err = uc.Users.Update(ctx, existing.ID(), now, func(u *domain.User, activeAdmins int) error {
-		u.ChangePasswordHash(hash)
-		return u.Apply(domain.UserChange{Role: &admin, Active: &active}, activeAdmins)
+	u, err = uc.users.Update(ctx, existing.ID(), func(u *domain.User) error {
+		// A new password ends the sessions opened with the old one.
+		u.ChangePassword(hash, uuid.Nil, now)
+		u.Apply(promote, now)
+		return nil
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("create admin: %w", err)
 	}
-	// A new password ends the sessions opened with the old one, as a
-	// password change does.
-	if _, err := uc.Families.EndAllForUser(ctx, u.ID(), now, uuid.Nil); err != nil {
-		return nil, false, fmt.Errorf("create admin: end sessions: %w", err)
-	}
-	client := domain.ClientInfo{UserAgent: "authd create-admin"}
-	uc.Env.record(ctx, eventFor(domain.EventPasswordChanged, u.ID(), uuid.Nil, client, now))
+	uc.env.record(ctx, eventFor(domain.EventPasswordChanged, u.ID(), uuid.Nil, createAdminClient, now))
 	if existing.Role() != domain.RoleAdmin {
-		uc.Env.record(ctx, eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, client, now))
+		uc.env.record(ctx, eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, createAdminClient, now))
 	}
 	if !existing.IsActive() {
-		uc.Env.record(ctx, eventFor(domain.EventUserActivated, u.ID(), uuid.Nil, client, now))
+		uc.env.record(ctx, eventFor(domain.EventUserActivated, u.ID(), uuid.Nil, createAdminClient, now))
 	}
 	return u, false, nil
 }

@@ -11,14 +11,19 @@ import (
 
 // GetCurrentUser returns the caller's account.
 type GetCurrentUser struct {
-	Users ports.UserRepository
+	users ports.UserRepository
+}
+
+// NewGetCurrentUser returns the GetCurrentUser use case.
+func NewGetCurrentUser(users ports.UserRepository) *GetCurrentUser {
+	return &GetCurrentUser{users: users}
 }
 
 // Do returns the principal's user. It returns domain.ErrInvalidAccessToken
 // when the user no longer exists or is inactive: the token no longer stands
 // for a usable account.
 func (uc *GetCurrentUser) Do(ctx context.Context, p domain.Principal) (*domain.User, error) {
-	u, err := uc.Users.ByID(ctx, p.UserID)
+	u, err := uc.users.ByID(ctx, p.UserID)
 	if errors.Is(err, domain.ErrUserNotFound) {
 		return nil, domain.ErrInvalidAccessToken
 	}

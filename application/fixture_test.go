@@ -105,6 +105,7 @@ type fixture struct {
 	audit    *memory.AuditLog
 	hasher   *countingHasher
 	issuer   *jwt.Issuer
+	random   *memory.Random
 	env      application.Env
 }
 
@@ -112,6 +113,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	clock := memory.NewClock(t0)
 	store := memory.NewStore()
+	random := memory.NewRandom(1)
 	return &fixture{
 		clock:    clock,
 		store:    store,
@@ -120,62 +122,59 @@ func newFixture(t *testing.T) *fixture {
 		audit:    store.Audit(),
 		hasher:   &countingHasher{PasswordHasher: sharedHasher()},
 		issuer:   sharedIssuer(),
-		env: application.Env{
-			Clock:  clock,
-			Random: memory.NewRandom(1),
-			Audit:  store.Audit(),
-			Log:    slog.New(slog.DiscardHandler),
-		},
+		random:   random,
+		env:      application.NewEnv(clock, random, store.Audit(), slog.New(slog.DiscardHandler)),
 	}
 }
 
 func (f *fixture) register() *application.Register {
-	return &application.Register{Users: f.users, Hasher: f.hasher, Common: sharedCommon(), Env: f.env}
+	return f.registerLimited(application.Unlimited)
+}
+
+func (f *fixture) registerLimited(perIP ports.RateLimiter) *application.Register {
+	return application.NewRegister(f.users, f.hasher, sharedCommon(), perIP, f.env)
 }
 
 func (f *fixture) login() *application.Login {
-	return &application.Login{
-		Users: f.users, Families: f.families, Hasher: f.hasher, Tokens: f.issuer,
-		Policy: domain.DefaultSessionPolicy, Env: f.env,
-	}
+	return f.loginLimited(application.LoginLimits{PerIP: application.Unlimited, PerAccount: application.Unlimited})
+}
+
+func (f *fixture) loginLimited(limits application.LoginLimits) *application.Login {
+	return application.NewLogin(f.users, f.families, f.hasher, f.issuer, domain.DefaultSessionPolicy, limits, f.env)
 }
 
 func (f *fixture) refresh() *application.Refresh {
-	return &application.Refresh{Families: f.families, Tokens: f.issuer, Policy: domain.DefaultSessionPolicy, Env: f.env}
+	return application.NewRefresh(f.families, f.issuer, domain.DefaultSessionPolicy, f.env)
 }
 
-func (f *fixture) logout() *application.Logout {
-	return &application.Logout{Families: f.families, Env: f.env}
-}
+func (f *fixture) logout() *application.Logout { return application.NewLogout(f.families, f.env) }
 
 func (f *fixture) logoutAll() *application.LogoutAll {
-	return &application.LogoutAll{Families: f.families, Env: f.env}
+	return application.NewLogoutAll(f.families, f.env)
 }
 
 func (f *fixture) currentUser() *application.GetCurrentUser {
-	return &application.GetCurrentUser{Users: f.users}
+	return application.NewGetCurrentUser(f.users)
 }
 
 func (f *fixture) listSessions() *application.ListSessions {
-	return &application.ListSessions{Families: f.families, Env: f.env}
+	return application.NewListSessions(f.families, f.env)
 }
 
 func (f *fixture) revokeSession() *application.RevokeSession {
-	return &application.RevokeSession{Families: f.families, Env: f.env}
+	return application.NewRevokeSession(f.families, f.env)
 }
 
 func (f *fixture) changePassword() *application.ChangePassword {
-	return &application.ChangePassword{
-		Users: f.users, Families: f.families, Hasher: f.hasher, Common: sharedCommon(), Env: f.env,
-	}
+	return application.NewChangePassword(f.users, f.hasher, sharedCommon(), f.env)
 }
 
 func (f *fixture) createAdmin() *application.CreateAdmin {
-	return &application.CreateAdmin{Users: f.users, Families: f.families, Hasher: f.hasher, Common: sharedCommon(), Env: f.env}
+	return application.NewCreateAdmin(f.users, f.hasher, sharedCommon(), f.env)
 }
 
 func (f *fixture) updateUser() *application.UpdateUser {
-	return &application.UpdateUser{Users: f.users, Env: f.env}
+	return application.NewUpdateUser(f.users, f.env)
 }
 
 // mustRegister registers email with pw through the Register use case.
@@ -237,12 +236,8 @@ func (f *fixture) principal(t *testing.T, tp application.TokenPair) domain.Princ
 // the use cases (and so the audit trail).
 func (f *fixture) setActive(t *testing.T, id domain.UserID, active bool) {
 	t.Helper()
-	if _, err := f.users.Update(t.Context(), id, f.clock.Now(), func(u *domain.User, _ int) error {
-		if active {
-			u.Activate()
-		} else {
-			u.Deactivate()
-		}
+	if _, err := f.users.Update(t.Context(), id, func(u *domain.User) error {
+		u.Apply(domain.UserChange{Active: &active}, f.clock.Now())
 		return nil
 	}); err != nil {
 		t.Fatalf("set active=%v on user %d: %v", active, id, err)

@@ -10,12 +10,15 @@ import (
 
 // GetUser returns one user for admins.
 type GetUser struct {
-	Users ports.UserRepository
+	users ports.UserRepository
 }
+
+// NewGetUser returns the GetUser use case.
+func NewGetUser(users ports.UserRepository) *GetUser { return &GetUser{users: users} }
 
 // Do returns the user with id or domain.ErrUserNotFound.
 func (uc *GetUser) Do(ctx context.Context, id domain.UserID) (*domain.User, error) {
-	u, err := uc.Users.ByID(ctx, id)
+	u, err := uc.users.ByID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("get user: %w", err)
 	}

@@ -10,23 +10,20 @@ import (
 
 // ListAudit pages through the audit trail, for admins.
 type ListAudit struct {
-	Audit ports.AuditLog
+	audit ports.AuditLog
 }
 
-// Do returns a page of events and the cursor of the next page (zero when
-// this page is the last). Limits follow ListUsers.
-func (uc *ListAudit) Do(ctx context.Context, q ports.AuditQuery) ([]domain.AuthEvent, int64, error) {
-	var verr domain.ValidationError
-	want := pageLimit(q.Limit, q.After, &verr)
-	if err := verr.Err(); err != nil {
-		return nil, 0, err
-	}
+// NewListAudit returns the ListAudit use case.
+func NewListAudit(audit ports.AuditLog) *ListAudit { return &ListAudit{audit: audit} }
+
+// Do returns a page of events, only those of user when it is not zero, and
+// the cursor of the next page (zero when this page is the last).
+func (uc *ListAudit) Do(ctx context.Context, page Page, user domain.UserID) ([]domain.AuthEvent, int64, error) {
 	// One extra row tells whether another page follows.
-	q.Limit = want + 1
-	es, err := uc.Audit.List(ctx, q)
+	es, err := uc.audit.List(ctx, ports.AuditQuery{UserID: user, After: page.After(), Limit: page.Limit() + 1})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list audit: %w", err)
 	}
-	es, next := cutPage(es, want, func(e domain.AuthEvent) int64 { return e.ID })
+	es, next := cutPage(es, page, func(e domain.AuthEvent) int64 { return e.ID })
 	return es, next, nil
 }

@@ -16,14 +16,19 @@ type Session struct {
 
 // ListSessions lists the caller's live sessions.
 type ListSessions struct {
-	Families ports.FamilyRepository
-	Env      Env
+	families ports.FamilyRepository
+	env      Env
+}
+
+// NewListSessions returns the ListSessions use case.
+func NewListSessions(families ports.FamilyRepository, env Env) *ListSessions {
+	return &ListSessions{families: families, env: env}
 }
 
 // Do returns the principal's live sessions, newest first, marking the one
 // its access token belongs to as current.
 func (uc *ListSessions) Do(ctx context.Context, p domain.Principal) ([]Session, error) {
-	fs, err := uc.Families.ListLive(ctx, p.UserID, uc.Env.Clock.Now())
+	fs, err := uc.families.ListLive(ctx, p.UserID, uc.env.now())
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}

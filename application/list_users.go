@@ -11,29 +11,27 @@ import (
 
 // ListUsers pages through users for admins.
 type ListUsers struct {
-	Users ports.UserRepository
+	users ports.UserRepository
 }
 
-// Do returns a page of users and the cursor of the next page (zero when
-// this page is the last). A limit of zero means DefaultPageSize; limits
-// outside 1–MaxPageSize are a *domain.ValidationError.
-func (uc *ListUsers) Do(ctx context.Context, q ports.UserQuery) ([]*domain.User, domain.UserID, error) {
-	var verr domain.ValidationError
-	want := pageLimit(q.Limit, int64(q.After), &verr)
+// NewListUsers returns the ListUsers use case.
+func NewListUsers(users ports.UserRepository) *ListUsers { return &ListUsers{users: users} }
+
+// Do returns a page of users whose email starts with emailPrefix (any
+// email when it is empty) and the cursor of the next page (zero when this
+// page is the last). A prefix longer than any email is a
+// *domain.ValidationError.
+func (uc *ListUsers) Do(ctx context.Context, page Page, emailPrefix string) ([]*domain.User, domain.UserID, error) {
 	// Emails are stored normalised, so the prefix is too.
-	q.EmailPrefix = strings.ToLower(strings.TrimSpace(q.EmailPrefix))
-	if len(q.EmailPrefix) > domain.MaxEmailBytes {
-		verr.Add("email", "must be at most 255 bytes")
-	}
-	if err := verr.Err(); err != nil {
-		return nil, 0, err
+	emailPrefix = strings.ToLower(strings.TrimSpace(emailPrefix))
+	if len(emailPrefix) > domain.MaxEmailBytes {
+		return nil, 0, domain.NewValidationError("email", "must be at most 255 bytes")
 	}
 	// One extra row tells whether another page follows.
-	q.Limit = want + 1
-	us, err := uc.Users.List(ctx, q)
+	us, err := uc.users.List(ctx, ports.UserQuery{After: domain.UserID(page.After()), Limit: page.Limit() + 1, EmailPrefix: emailPrefix})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
-	us, next := cutPage(us, want, func(u *domain.User) int64 { return int64(u.ID()) })
+	us, next := cutPage(us, page, func(u *domain.User) int64 { return int64(u.ID()) })
 	return us, domain.UserID(next), nil
 }

@@ -20,7 +20,7 @@ func TestLoginOpensSession(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	u := f.mustRegister(t, "dave@example.com", goodPassword)
-	client := domain.ClientInfo{UserAgent: "Firefox/140", IP: "198.51.100.9"}
+	client := domain.NewClientInfo("Firefox/140", "198.51.100.9")
 
 	tp, err := f.login().Do(t.Context(), application.LoginInput{Email: " DAVE@example.com", Password: goodPassword, Client: client})
 	if err != nil {
@@ -56,7 +56,7 @@ func TestLoginOpensSession(t *testing.T) {
 	es := f.events(t, u.ID())
 	last := es[len(es)-1]
 	want := domain.AuthEvent{ID: last.ID, Type: domain.EventLoginSucceeded, UserID: u.ID(), SessionID: tp.SessionID,
-		IP: client.IP, UserAgent: client.UserAgent, At: t0}
+		Client: client, At: t0}
 	if diff := cmp.Diff(want, last); diff != "" {
 		t.Errorf("last audit event (-want +got):\n%s", diff)
 	}
@@ -120,7 +120,7 @@ func TestLoginRefused(t *testing.T) {
 			before := f.hasher.calls()
 
 			tp, err := f.login().Do(t.Context(), application.LoginInput{
-				Email: tt.email, Password: tt.password, Client: domain.ClientInfo{IP: "192.0.2.50"},
+				Email: tt.email, Password: tt.password, Client: domain.NewClientInfo("", "192.0.2.50"),
 			})
 
 			if !errors.Is(err, tt.wantErr) {
@@ -154,7 +154,7 @@ func TestLoginFailedEventNamesKnownUserOnly(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	u := f.mustRegister(t, "frank@example.com", goodPassword)
-	client := domain.ClientInfo{UserAgent: "bot", IP: "203.0.113.99"}
+	client := domain.NewClientInfo("bot", "203.0.113.99")
 	for _, email := range []string{"frank@example.com", "ghost@example.com"} {
 		if _, err := f.login().Do(t.Context(), application.LoginInput{Email: email, Password: otherPassword, Client: client}); !errors.Is(err, domain.ErrInvalidCredentials) {
 			t.Fatalf("login %s: %v", email, err)
@@ -168,8 +168,8 @@ func TestLoginFailedEventNamesKnownUserOnly(t *testing.T) {
 		}
 	}
 	want := []domain.AuthEvent{
-		{Type: domain.EventLoginFailed, UserID: u.ID(), IP: client.IP, UserAgent: client.UserAgent, At: t0},
-		{Type: domain.EventLoginFailed, UserID: 0, IP: client.IP, UserAgent: client.UserAgent, At: t0},
+		{Type: domain.EventLoginFailed, UserID: u.ID(), Client: client, At: t0},
+		{Type: domain.EventLoginFailed, UserID: 0, Client: client, At: t0},
 	}
 	if diff := cmp.Diff(want, failed); diff != "" {
 		t.Errorf("login_failed events (-want +got):\n%s", diff)
@@ -220,15 +220,16 @@ func TestLoginRateLimits(t *testing.T) {
 			f := newFixture(t)
 			f.mustRegister(t, "gina@example.com", goodPassword)
 			f.mustRegister(t, "hank@example.com", goodPassword)
-			uc := f.login()
+			limits := application.LoginLimits{PerIP: application.Unlimited, PerAccount: application.Unlimited}
 			if tt.perIP {
-				uc.PerIP = ratelimit.New(len(tt.within), time.Minute)
+				limits.PerIP = ratelimit.New(len(tt.within), time.Minute)
 			}
 			if tt.perAccount {
-				uc.PerAccount = ratelimit.New(len(tt.within), time.Minute)
+				limits.PerAccount = ratelimit.New(len(tt.within), time.Minute)
 			}
+			uc := f.loginLimited(limits)
 			do := func(a attempt) error {
-				_, err := uc.Do(t.Context(), application.LoginInput{Email: a.email, Password: a.password, Client: domain.ClientInfo{IP: a.ip}})
+				_, err := uc.Do(t.Context(), application.LoginInput{Email: a.email, Password: a.password, Client: domain.NewClientInfo("", a.ip)})
 				return err
 			}
 			for i, a := range tt.within {
@@ -267,8 +268,7 @@ func TestLoginUpgradesOutdatedHash(t *testing.T) {
 	old := cheapParams
 	old.Memory = 32
 	oldHasher := mustHasher(old)
-	reg := f.register()
-	reg.Hasher = oldHasher
+	reg := application.NewRegister(f.users, oldHasher, sharedCommon(), application.Unlimited, f.env)
 	u, err := reg.Do(t.Context(), application.RegisterInput{Email: "ivy@example.com", Password: goodPassword})
 	if err != nil {
 		t.Fatalf("register with old parameters: %v", err)
@@ -304,8 +304,7 @@ func TestLoginKeepsOutdatedHashOfRefusedLogin(t *testing.T) {
 	f := newFixture(t)
 	old := cheapParams
 	old.Time = 2
-	reg := f.register()
-	reg.Hasher = mustHasher(old)
+	reg := application.NewRegister(f.users, mustHasher(old), sharedCommon(), application.Unlimited, f.env)
 	u, err := reg.Do(t.Context(), application.RegisterInput{Email: "jack@example.com", Password: goodPassword})
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,13 @@ import (
 
 // Logout ends the session of a refresh token.
 type Logout struct {
-	Families ports.FamilyRepository
-	Env      Env
+	families ports.FamilyRepository
+	env      Env
+}
+
+// NewLogout returns the Logout use case.
+func NewLogout(families ports.FamilyRepository, env Env) *Logout {
+	return &Logout{families: families, env: env}
 }
 
 // Do ends the session that refreshToken belongs to, whichever of its tokens
@@ -24,11 +29,11 @@ func (uc *Logout) Do(ctx context.Context, refreshToken string, client domain.Cli
 	if !domain.LooksLikeRefreshSecret(refreshToken) {
 		return nil
 	}
-	now := uc.Env.Clock.Now()
+	now := uc.env.now()
 	var ended bool
 	var owner domain.UserID
 	var sid uuid.UUID
-	err := uc.Families.UpdateByToken(ctx, domain.HashRefreshToken(refreshToken), func(f *domain.Family) error {
+	err := uc.families.UpdateByToken(ctx, domain.HashRefreshToken(refreshToken), func(f *domain.Family) error {
 		f.End(now)
 		ended, owner, sid = f.Ended(), f.UserID(), f.ID()
 		return nil
@@ -40,7 +45,7 @@ func (uc *Logout) Do(ctx context.Context, refreshToken string, client domain.Cli
 		return fmt.Errorf("logout: %w", err)
 	}
 	if ended {
-		uc.Env.record(ctx, eventFor(domain.EventLogout, owner, sid, client, now))
+		uc.env.record(ctx, eventFor(domain.EventLogout, owner, sid, client, now))
 	}
 	return nil
 }

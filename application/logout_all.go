@@ -12,16 +12,21 @@ import (
 
 // LogoutAll ends every session of the caller.
 type LogoutAll struct {
-	Families ports.FamilyRepository
-	Env      Env
+	families ports.FamilyRepository
+	env      Env
+}
+
+// NewLogoutAll returns the LogoutAll use case.
+func NewLogoutAll(families ports.FamilyRepository, env Env) *LogoutAll {
+	return &LogoutAll{families: families, env: env}
 }
 
 // Do ends every live session of the principal's user.
 func (uc *LogoutAll) Do(ctx context.Context, p domain.Principal, client domain.ClientInfo) error {
-	now := uc.Env.Clock.Now()
-	if _, err := uc.Families.EndAllForUser(ctx, p.UserID, now, uuid.Nil); err != nil {
+	now := uc.env.now()
+	if _, err := uc.families.EndAllForUser(ctx, p.UserID, now, uuid.Nil); err != nil {
 		return fmt.Errorf("logout all: %w", err)
 	}
-	uc.Env.record(ctx, eventFor(domain.EventLogoutAll, p.UserID, p.SessionID, client, now))
+	uc.env.record(ctx, eventFor(domain.EventLogoutAll, p.UserID, p.SessionID, client, now))
 	return nil
 }

@@ -37,7 +37,7 @@ func TestLogout(t *testing.T) {
 			first := f.mustLogin(t, "rita@example.com", goodPassword, domain.ClientInfo{})
 			f.clock.Advance(time.Hour)
 			current := f.mustRefresh(t, first.RefreshToken)
-			client := domain.ClientInfo{UserAgent: "app", IP: "198.51.100.20"}
+			client := domain.NewClientInfo("app", "198.51.100.20")
 
 			if err := f.logout().Do(t.Context(), tt.token(first.RefreshToken, current.RefreshToken), client); err != nil {
 				t.Fatalf("Logout: %v, want nil", err)
@@ -64,7 +64,7 @@ func TestLogout(t *testing.T) {
 			var want []domain.AuthEvent
 			if tt.wantEnded {
 				want = []domain.AuthEvent{{Type: domain.EventLogout, UserID: u.ID(), SessionID: first.SessionID,
-					IP: client.IP, UserAgent: client.UserAgent, At: t0.Add(time.Hour)}}
+					Client: client, At: t0.Add(time.Hour)}}
 			}
 			if diff := cmp.Diff(want, logouts); diff != "" {
 				t.Errorf("logout events (-want +got):\n%s", diff)
@@ -112,7 +112,7 @@ func TestLogoutAll(t *testing.T) {
 	}
 	otherTP := f.mustLogin(t, "uma@example.com", goodPassword, domain.ClientInfo{})
 	p := f.principal(t, tokens[1])
-	client := domain.ClientInfo{UserAgent: "app", IP: "192.0.2.33"}
+	client := domain.NewClientInfo("app", "192.0.2.33")
 
 	if err := f.logoutAll().Do(t.Context(), p, client); err != nil {
 		t.Fatalf("LogoutAll: %v", err)
@@ -131,7 +131,7 @@ func TestLogoutAll(t *testing.T) {
 	}
 	es := f.events(t, u.ID())
 	last := es[len(es)-1]
-	if last.Type != domain.EventLogoutAll || last.SessionID != p.SessionID || last.IP != client.IP {
+	if last.Type != domain.EventLogoutAll || last.SessionID != p.SessionID || last.Client != client {
 		t.Errorf("last event = %+v, want logout_all from the caller's session", last)
 	}
 

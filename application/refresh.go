@@ -19,10 +19,15 @@ type RefreshInput struct {
 
 // Refresh rotates a refresh token.
 type Refresh struct {
-	Families ports.FamilyRepository
-	Tokens   ports.AccessTokenIssuer
-	Policy   domain.SessionPolicy
-	Env      Env
+	families ports.FamilyRepository
+	tokens   ports.AccessTokenIssuer
+	policy   domain.SessionPolicy
+	env      Env
+}
+
+// NewRefresh returns the Refresh use case.
+func NewRefresh(families ports.FamilyRepository, tokens ports.AccessTokenIssuer, policy domain.SessionPolicy, env Env) *Refresh {
+	return &Refresh{families: families, tokens: tokens, policy: policy, env: env}
 }
 
 // Do exchanges the presented refresh token for its successor and a new
@@ -36,24 +41,24 @@ func (uc *Refresh) Do(ctx context.Context, in RefreshInput) (TokenPair, error) {
 	if !domain.LooksLikeRefreshSecret(in.RefreshToken) {
 		return TokenPair{}, domain.ErrInvalidRefreshToken
 	}
-	now := uc.Env.Clock.Now()
-	secret, next, err := domain.NewRefreshSecret(uc.Env.Random)
+	now := uc.env.now()
+	secret, next, err := domain.NewRefreshSecret(uc.env.random)
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("refresh: %w", err)
 	}
 	var owner domain.Owner
 	var sid uuid.UUID
-	err = uc.Families.UpdateByToken(ctx, domain.HashRefreshToken(in.RefreshToken), func(f *domain.Family) error {
+	err = uc.families.UpdateByToken(ctx, domain.HashRefreshToken(in.RefreshToken), func(f *domain.Family) error {
 		owner, sid = f.Owner(), f.ID()
-		return f.Rotate(next, now, uc.Policy)
+		return f.Rotate(next, now, uc.policy)
 	})
 	if errors.Is(err, domain.ErrRefreshTokenReused) {
-		uc.Env.record(ctx, eventFor(domain.EventRefreshReused, owner.ID, sid, in.Client, now))
+		uc.env.record(ctx, eventFor(domain.EventRefreshReused, owner.ID, sid, in.Client, now))
 	}
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("refresh: %w", err)
 	}
-	access, ttl, err := uc.Tokens.Issue(domain.AccessGrant{UserID: owner.ID, SessionID: sid, Role: owner.Role}, now)
+	access, ttl, err := uc.tokens.Issue(domain.AccessGrant{UserID: owner.ID, SessionID: sid, Role: owner.Role}, now)
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("refresh: %w", err)
 	}

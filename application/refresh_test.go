@@ -36,7 +36,7 @@ func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
 		t.Errorf("after rotation: %d live families, want 1 last used at the rotation", len(fs))
 	}
 
-	client := domain.ClientInfo{UserAgent: "thief", IP: "203.0.113.66"}
+	client := domain.NewClientInfo("thief", "203.0.113.66")
 	_, err := f.refresh().Do(t.Context(), application.RefreshInput{RefreshToken: first.RefreshToken, Client: client})
 	if !errors.Is(err, domain.ErrRefreshTokenReused) {
 		t.Fatalf("replaying the rotated token: %v, want ErrRefreshTokenReused", err)
@@ -57,7 +57,7 @@ func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
 			reused = append(reused, e)
 		}
 	}
-	if len(reused) != 1 || reused[0].SessionID != first.SessionID || reused[0].IP != client.IP || reused[0].UserAgent != client.UserAgent {
+	if len(reused) != 1 || reused[0].SessionID != first.SessionID || reused[0].Client != client {
 		t.Errorf("refresh_token_reused events = %+v, want one for session %s from the replaying client", reused, first.SessionID)
 	}
 }
@@ -172,19 +172,24 @@ func TestRefreshOfInactiveOwnerEndsSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := f.users.Create(t.Context(), domain.RehydrateUser(0, domain.MustParseEmail("olga@example.com"), hash, domain.RoleUser, false, t0))
+	nu, err := domain.NewUser(domain.MustParseEmail("olga@example.com"), hash, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, digest, err := domain.NewRefreshSecret(f.env.Random)
+	u, err := f.users.Create(t.Context(), nu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, digest, err := domain.NewRefreshSecret(f.random)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sid := uuid.New()
-	fam := domain.NewFamily(sid, domain.Owner{ID: u.ID(), Role: domain.RoleUser, Active: true}, digest, domain.ClientInfo{}, t0, domain.DefaultSessionPolicy)
+	fam := domain.NewFamily(sid, u.Owner(), digest, domain.ClientInfo{}, t0, domain.DefaultSessionPolicy)
 	if err := f.families.Create(t.Context(), fam); err != nil {
 		t.Fatal(err)
 	}
+	f.store.ForceUserActive(u.ID(), false)
 	f.clock.Advance(time.Minute)
 
 	tp, err := f.refresh().Do(t.Context(), application.RefreshInput{RefreshToken: secret})

@@ -2,9 +2,7 @@ package application
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -21,29 +19,35 @@ type RegisterInput struct {
 
 // Register creates an account.
 type Register struct {
-	Users  ports.UserRepository
-	Hasher ports.PasswordHasher
-	Common domain.CommonPasswordChecker
-	PerIP  ports.RateLimiter // nil disables the limit
-	Env    Env
+	users  ports.UserRepository
+	hasher ports.PasswordHasher
+	common domain.CommonPasswordChecker
+	perIP  ports.RateLimiter
+	env    Env
+}
+
+// NewRegister returns the Register use case; perIP limits registrations
+// per client IP (Unlimited for none).
+func NewRegister(users ports.UserRepository, hasher ports.PasswordHasher, common domain.CommonPasswordChecker, perIP ports.RateLimiter, env Env) *Register {
+	return &Register{users: users, hasher: hasher, common: common, perIP: perIP, env: env}
 }
 
 // Do validates in, hashes the password and stores a new active user with
 // role "user". It returns a *domain.ValidationError listing every invalid
 // field, domain.ErrEmailTaken, or a *RateLimitError.
 func (uc *Register) Do(ctx context.Context, in RegisterInput) (*domain.User, error) {
-	now := uc.Env.Clock.Now()
-	if err := allow(uc.PerIP, "register:ip:"+in.Client.IP, now); err != nil {
+	now := uc.env.now()
+	if err := allow(uc.perIP, "register:ip:"+in.Client.IP(), now); err != nil {
 		return nil, err
 	}
 	var verr domain.ValidationError
 	email, err := domain.ParseEmail(in.Email)
 	collect(&verr, err)
-	collect(&verr, domain.ValidatePassword("password", in.Password, uc.Common))
+	collect(&verr, domain.ValidatePassword("password", in.Password, uc.common))
 	if err := verr.Err(); err != nil {
 		return nil, err
 	}
-	hash, err := uc.Hasher.Hash(ctx, in.Password)
+	hash, err := uc.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return nil, fmt.Errorf("register: hash password: %w", err)
 	}
@@ -51,30 +55,10 @@ func (uc *Register) Do(ctx context.Context, in RegisterInput) (*domain.User, err
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	u, err = uc.Users.Create(ctx, u)
+	u, err = uc.users.Create(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	uc.Env.record(ctx, eventFor(domain.EventUserRegistered, u.ID(), uuid.Nil, in.Client, now))
+	uc.env.record(ctx, eventFor(domain.EventUserRegistered, u.ID(), uuid.Nil, in.Client, now))
 	return u, nil
-}
-
-// collect adds the fields of a *domain.ValidationError to verr.
-func collect(verr *domain.ValidationError, err error) {
-	var v *domain.ValidationError
-	if errors.As(err, &v) {
-		verr.Fields = append(verr.Fields, v.Fields...)
-	}
-}
-
-// allow consults an optional rate limiter and returns a *RateLimitError
-// when key is over its limit.
-func allow(l ports.RateLimiter, key string, now time.Time) error {
-	if l == nil {
-		return nil
-	}
-	if ok, wait := l.Allow(key, now); !ok {
-		return &RateLimitError{RetryAfter: wait}
-	}
-	return nil
 }

@@ -17,7 +17,7 @@ import (
 func TestRegisterCreatesActiveUserWithNormalisedEmail(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	client := domain.ClientInfo{UserAgent: "curl/8", IP: "198.51.100.4"}
+	client := domain.NewClientInfo("curl/8", "198.51.100.4")
 
 	u, err := f.register().Do(t.Context(), application.RegisterInput{
 		Email: "  Alice.Smith@Example.COM ", Password: goodPassword, Client: client,
@@ -49,7 +49,7 @@ func TestRegisterCreatesActiveUserWithNormalisedEmail(t *testing.T) {
 		t.Error("the password is stored in plain text")
 	}
 	es := f.events(t, u.ID())
-	if len(es) != 1 || es[0].Type != domain.EventUserRegistered || es[0].IP != client.IP || es[0].UserAgent != client.UserAgent {
+	if len(es) != 1 || es[0].Type != domain.EventUserRegistered || es[0].Client != client {
 		t.Errorf("audit = %+v, want one user_registered event from the client", es)
 	}
 }
@@ -128,11 +128,10 @@ func TestRegisterRefusesTakenEmail(t *testing.T) {
 func TestRegisterRateLimitedPerIP(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	uc := f.register()
-	uc.PerIP = ratelimit.New(2, time.Hour)
+	uc := f.registerLimited(ratelimit.New(2, time.Hour))
 	from := func(ip, email string) error {
 		_, err := uc.Do(t.Context(), application.RegisterInput{
-			Email: email, Password: goodPassword, Client: domain.ClientInfo{IP: ip},
+			Email: email, Password: goodPassword, Client: domain.NewClientInfo("", ip),
 		})
 		return err
 	}

@@ -12,22 +12,27 @@ import (
 
 // RevokeUserSessions ends every session of a user, for admins.
 type RevokeUserSessions struct {
-	Users    ports.UserRepository
-	Families ports.FamilyRepository
-	Env      Env
+	users    ports.UserRepository
+	families ports.FamilyRepository
+	env      Env
+}
+
+// NewRevokeUserSessions returns the RevokeUserSessions use case.
+func NewRevokeUserSessions(users ports.UserRepository, families ports.FamilyRepository, env Env) *RevokeUserSessions {
+	return &RevokeUserSessions{users: users, families: families, env: env}
 }
 
 // Do ends every live session of the user with id and returns how many it
 // ended, or domain.ErrUserNotFound.
 func (uc *RevokeUserSessions) Do(ctx context.Context, id domain.UserID, client domain.ClientInfo) (int, error) {
-	now := uc.Env.Clock.Now()
-	if _, err := uc.Users.ByID(ctx, id); err != nil {
+	now := uc.env.now()
+	if _, err := uc.users.ByID(ctx, id); err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}
-	n, err := uc.Families.EndAllForUser(ctx, id, now, uuid.Nil)
+	n, err := uc.families.EndAllForUser(ctx, id, now, uuid.Nil)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}
-	uc.Env.record(ctx, eventFor(domain.EventSessionsRevoked, id, uuid.Nil, client, now))
+	uc.env.record(ctx, eventFor(domain.EventSessionsRevoked, id, uuid.Nil, client, now))
 	return n, nil
 }

@@ -17,10 +17,10 @@ func TestListSessions(t *testing.T) {
 	f := newFixture(t)
 	u := f.mustRegister(t, "wendy@example.com", goodPassword)
 	f.mustRegister(t, "xavier@example.com", goodPassword)
-	f.mustLogin(t, "xavier@example.com", goodPassword, domain.ClientInfo{UserAgent: "someone else"})
+	f.mustLogin(t, "xavier@example.com", goodPassword, domain.NewClientInfo("someone else", ""))
 	var tps []application.TokenPair
 	for _, ua := range []string{"laptop", "phone", "tablet", "tv"} {
-		tps = append(tps, f.mustLogin(t, "wendy@example.com", goodPassword, domain.ClientInfo{UserAgent: ua, IP: "198.51.100.1"}))
+		tps = append(tps, f.mustLogin(t, "wendy@example.com", goodPassword, domain.NewClientInfo(ua, "198.51.100.1")))
 		f.clock.Advance(time.Hour)
 	}
 	// The tv logs out; the laptop's session rotates later, which does not
@@ -44,7 +44,7 @@ func TestListSessions(t *testing.T) {
 	}
 	got := make([]row, len(ss))
 	for i, s := range ss {
-		got[i] = row{s.Family.ID(), s.Family.Client().UserAgent, s.Family.CreatedAt(), s.Current}
+		got[i] = row{s.Family.ID(), s.Family.Client().UserAgent(), s.Family.CreatedAt(), s.Current}
 	}
 	want := []row{
 		{tps[2].SessionID, "tablet", t0.Add(2 * time.Hour), false},
@@ -99,7 +99,7 @@ func TestRevokeSession(t *testing.T) {
 			id := tt.target(current.SessionID, other.SessionID, strangers.SessionID, ended.SessionID)
 			before := len(f.events(t, 0))
 
-			err := f.revokeSession().Do(t.Context(), p, id, domain.ClientInfo{IP: "192.0.2.8"})
+			err := f.revokeSession().Do(t.Context(), p, id, domain.NewClientInfo("", "192.0.2.8"))
 
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("RevokeSession: %v, want %v", err, tt.wantErr)

@@ -31,7 +31,6 @@ type AuthEvent struct {
 	Type      EventType
 	UserID    UserID
 	SessionID uuid.UUID
-	IP        string
-	UserAgent string
+	Client    ClientInfo
 	At        time.Time
 }

@@ -18,17 +18,15 @@ type SessionPolicy struct {
 // DefaultSessionPolicy is 14 days sliding, capped at 90 days.
 var DefaultSessionPolicy = SessionPolicy{TokenTTL: 14 * 24 * time.Hour, MaxLifetime: 90 * 24 * time.Hour}
 
-// ClientInfo describes the client that opened a session, for session lists.
-type ClientInfo struct {
-	UserAgent string
-	IP        string
-}
-
-// Owner is the state of a family's user at the time the family was loaded.
+// Owner is the state of a family's user at the time the family was loaded
+// (or, for a new family, at the time the login read the user).
 type Owner struct {
 	ID     UserID
 	Role   Role
 	Active bool
+	// SessionEpoch is the user's session epoch (see User.SessionEpoch). A
+	// new family is stored only while the user's epoch is still this one.
+	SessionEpoch int64
 }
 
 // Family is the refresh-token family aggregate: one login session. It decides
@@ -152,9 +150,18 @@ func (f *Family) End(now time.Time) {
 	f.rotated = false
 }
 
-// IsLive reports whether the session can still be used at now.
+// IsLive reports whether the session can still be used at now: it has not
+// ended and its absolute end is after now. This is the one meaning of "live
+// session"; a repository that selects live sessions in a query states the
+// same condition (see adapters/postgres.liveFamily).
 func (f *Family) IsLive(now time.Time) bool {
-	return f.revokedAt.IsZero() && now.Before(f.expiresAt)
+	return SessionIsLive(f.revokedAt, f.expiresAt, now)
+}
+
+// SessionIsLive is Family.IsLive on a session's stored end times, for
+// adapters that hold sessions without rebuilding them.
+func SessionIsLive(revokedAt, expiresAt, now time.Time) bool {
+	return revokedAt.IsZero() && now.Before(expiresAt)
 }
 
 // ID returns the family (session) id, carried as "sid" in access tokens.

@@ -30,7 +30,7 @@ func loaded(t *testing.T, f *domain.Family, tok domain.RefreshToken) *domain.Fam
 
 func TestNewFamilyIssuesFirstToken(t *testing.T) {
 	t.Parallel()
-	f := domain.NewFamily(uuid.New(), owner, hash("a"), domain.ClientInfo{UserAgent: "ua", IP: "127.0.0.1"}, t0, policy)
+	f := domain.NewFamily(uuid.New(), owner, hash("a"), domain.NewClientInfo("ua", "127.0.0.1"), t0, policy)
 	tok, ok := f.Issued()
 	if !ok || tok.Hash() != hash("a") {
 		t.Fatalf("first token not issued: %v %v", ok, tok)

@@ -3,6 +3,8 @@ package domain
 import (
 	"errors"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // UserID identifies a user; it is assigned by the repository on creation.
@@ -10,6 +12,11 @@ type UserID int64
 
 // User is a registered account. Its fields are unexported: change it only
 // through its methods so that its invariants hold.
+//
+// A User also carries the decisions of the change being made to it, for the
+// repository to carry out in the same transaction as the change itself:
+// which sessions the change ends (EndsSessions) and whether it removes an
+// active admin (RemovesActiveAdmin).
 type User struct {
 	id           UserID
 	email        Email
@@ -17,6 +24,28 @@ type User struct {
 	role         Role
 	active       bool
 	createdAt    time.Time
+	sessionEpoch int64
+
+	wasAdmin bool           // IsAdmin() when the user was built
+	ending   *SessionEnding // sessions this change ends, if any
+}
+
+// SessionEnding is a user change's decision to end the user's sessions:
+// every live session except Except (uuid.Nil ends them all) ends at At.
+type SessionEnding struct {
+	At     time.Time
+	Except uuid.UUID
+}
+
+// UserRecord is the stored state of a user, for RehydrateUser.
+type UserRecord struct {
+	ID           UserID
+	Email        Email
+	PasswordHash string
+	Role         Role
+	Active       bool
+	CreatedAt    time.Time
+	SessionEpoch int64
 }
 
 // NewUser returns an active user with role RoleUser that has not been stored
@@ -32,8 +61,31 @@ func NewUser(email Email, passwordHash string, now time.Time) (*User, error) {
 }
 
 // RehydrateUser rebuilds a stored user; it is meant for repository adapters.
-func RehydrateUser(id UserID, email Email, passwordHash string, role Role, active bool, createdAt time.Time) *User {
-	return &User{id: id, email: email, passwordHash: passwordHash, role: role, active: active, createdAt: createdAt}
+func RehydrateUser(r UserRecord) *User {
+	u := &User{
+		id:           r.ID,
+		email:        r.Email,
+		passwordHash: r.PasswordHash,
+		role:         r.Role,
+		active:       r.Active,
+		createdAt:    r.CreatedAt,
+		sessionEpoch: r.SessionEpoch,
+	}
+	u.wasAdmin = u.IsAdmin()
+	return u
+}
+
+// Record returns the stored state of u, for repository adapters.
+func (u *User) Record() UserRecord {
+	return UserRecord{
+		ID:           u.id,
+		Email:        u.email,
+		PasswordHash: u.passwordHash,
+		Role:         u.role,
+		Active:       u.active,
+		CreatedAt:    u.createdAt,
+		SessionEpoch: u.sessionEpoch,
+	}
 }
 
 // ID returns the user's id (zero before the user is stored).
@@ -57,6 +109,17 @@ func (u *User) IsAdmin() bool { return u.active && u.role == RoleAdmin }
 // CreatedAt returns when the user registered.
 func (u *User) CreatedAt() time.Time { return u.createdAt }
 
+// SessionEpoch counts the changes that ended the user's sessions. A login
+// reads it with the user and opens its session only while it is unchanged,
+// so a login that checked the old password cannot open a session after a
+// password change has ended them (see Owner.SessionEpoch).
+func (u *User) SessionEpoch() int64 { return u.sessionEpoch }
+
+// Owner returns the user as the owner of a session opened now.
+func (u *User) Owner() Owner {
+	return Owner{ID: u.id, Role: u.role, Active: u.active, SessionEpoch: u.sessionEpoch}
+}
+
 // CanLogIn returns ErrAccountDisabled for an inactive user, nil otherwise.
 func (u *User) CanLogIn() error {
 	if !u.active {
@@ -65,22 +128,19 @@ func (u *User) CanLogIn() error {
 	return nil
 }
 
-// ChangePasswordHash replaces the stored hash (after a password change or a
-// parameter upgrade).
-func (u *User) ChangePasswordHash(hash string) {
-	if hash != "" {
-		u.passwordHash = hash
-	}
+// ChangePassword replaces the password's hash with hash, made from a new
+// password, and ends every session of the user at now except keep
+// (uuid.Nil: every session).
+func (u *User) ChangePassword(hash string, keep uuid.UUID, now time.Time) {
+	u.passwordHash = hash
+	u.endSessions(now, keep)
 }
 
-// ChangeRole sets the user's role.
-func (u *User) ChangeRole(r Role) { u.role = r }
-
-// Deactivate switches the account off; its sessions must end with it.
-func (u *User) Deactivate() { u.active = false }
-
-// Activate switches the account back on.
-func (u *User) Activate() { u.active = true }
+// UpgradePasswordHash replaces the hash with one of the same password made
+// with current parameters. Sessions are unaffected.
+func (u *User) UpgradePasswordHash(hash string) {
+	u.passwordHash = hash
+}
 
 // UserChange is an administrator's change to a user; nil fields stay as they are.
 type UserChange struct {
@@ -88,25 +148,56 @@ type UserChange struct {
 	Active *bool
 }
 
-// Apply applies c to u. activeAdmins is the number of active admins before
-// the change, u included if it is one. It returns ErrLastAdmin, changing
-// nothing, when c would demote or deactivate the last active admin, and a
-// *ValidationError for an unknown role.
-func (u *User) Apply(c UserChange, activeAdmins int) error {
-	next := *u
+// Apply applies c to u at now. Deactivation ends every session of the user.
+// Whether the change may remove the last active admin is decided by
+// AllowAdminRemoval, which the repository consults when RemovesActiveAdmin
+// reports true.
+func (u *User) Apply(c UserChange, now time.Time) {
 	if c.Role != nil {
-		r, err := ParseRole(string(*c.Role))
-		if err != nil {
-			return err
-		}
-		next.role = r
+		u.role = *c.Role
 	}
 	if c.Active != nil {
-		next.active = *c.Active
+		wasActive := u.active
+		u.active = *c.Active
+		if wasActive && !u.active {
+			u.endSessions(now, uuid.Nil)
+		}
 	}
-	if u.IsAdmin() && !next.IsAdmin() && activeAdmins <= 1 {
+}
+
+// RemovesActiveAdmin reports whether the change made to u since it was
+// built takes an active admin away (demotes or deactivates one).
+func (u *User) RemovesActiveAdmin() bool { return u.wasAdmin && !u.IsAdmin() }
+
+// AllowAdminRemoval decides a change that removes an active admin, given
+// how many other active admins there are. It returns ErrLastAdmin when there
+// is none: the last active admin can be neither demoted nor deactivated.
+func (u *User) AllowAdminRemoval(otherActiveAdmins int) error {
+	if u.RemovesActiveAdmin() && otherActiveAdmins < 1 {
 		return ErrLastAdmin
 	}
-	*u = next
 	return nil
+}
+
+// EndsSessions returns the sessions the change made to u ends, if it ends any.
+func (u *User) EndsSessions() (SessionEnding, bool) {
+	if u.ending == nil {
+		return SessionEnding{}, false
+	}
+	return *u.ending, true
+}
+
+// endSessions records that the change ends every session but keep, and
+// moves the session epoch on so that no login that read the user before
+// the change can open a session after it.
+func (u *User) endSessions(now time.Time, keep uuid.UUID) {
+	if u.ending != nil {
+		// Two endings in one change: a session survives only if both keep it.
+		if u.ending.Except != keep {
+			u.ending.Except = uuid.Nil
+		}
+		return
+	}
+	u.sessionEpoch++
+	u.ending = &SessionEnding{At: now, Except: keep}
 }

@@ -4,6 +4,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/google/uuid"
 
 	"authd/domain"
 )
@@ -81,35 +85,133 @@ func TestUserApplyLastAdmin(t *testing.T) {
 	user, admin := domain.RoleUser, domain.RoleAdmin
 	off := false
 	newAdmin := func() *domain.User {
-		return domain.RehydrateUser(1, domain.MustParseEmail("a@x.io"), "h", domain.RoleAdmin, true, t0)
+		return domain.RehydrateUser(domain.UserRecord{ID: 1, Email: domain.MustParseEmail("a@x.io"), PasswordHash: "h", Role: domain.RoleAdmin, Active: true, CreatedAt: t0})
 	}
 	tests := []struct {
-		name    string
-		change  domain.UserChange
-		admins  int
-		wantErr error
+		name        string
+		change      domain.UserChange
+		otherAdmins int
+		removes     bool
+		wantErr     error
 	}{
-		{"demote the last admin", domain.UserChange{Role: &user}, 1, domain.ErrLastAdmin},
-		{"deactivate the last admin", domain.UserChange{Active: &off}, 1, domain.ErrLastAdmin},
-		{"demote one of two admins", domain.UserChange{Role: &user}, 2, nil},
-		{"keep the role", domain.UserChange{Role: &admin}, 1, nil},
+		{"demote the last admin", domain.UserChange{Role: &user}, 0, true, domain.ErrLastAdmin},
+		{"deactivate the last admin", domain.UserChange{Active: &off}, 0, true, domain.ErrLastAdmin},
+		{"demote one of two admins", domain.UserChange{Role: &user}, 1, true, nil},
+		{"keep the role", domain.UserChange{Role: &admin}, 0, false, nil},
 	}
 	for _, tt := range tests {
 		u := newAdmin()
-		err := u.Apply(tt.change, tt.admins)
-		if !errors.Is(err, tt.wantErr) {
+		u.Apply(tt.change, t0)
+		if got := u.RemovesActiveAdmin(); got != tt.removes {
+			t.Errorf("%s: RemovesActiveAdmin = %v, want %v", tt.name, got, tt.removes)
+		}
+		if err := u.AllowAdminRemoval(tt.otherAdmins); !errors.Is(err, tt.wantErr) {
 			t.Errorf("%s: %v, want %v", tt.name, err, tt.wantErr)
 		}
-		if err != nil && !u.IsAdmin() {
-			t.Errorf("%s: a refused change was applied", tt.name)
-		}
 	}
-	u := domain.RehydrateUser(2, domain.MustParseEmail("b@x.io"), "h", domain.RoleUser, true, t0)
-	if err := u.Apply(domain.UserChange{Active: &off}, 0); err != nil || u.IsActive() || u.CanLogIn() == nil {
-		t.Errorf("deactivating a user: %v", err)
+	u := domain.RehydrateUser(domain.UserRecord{ID: 2, Email: domain.MustParseEmail("b@x.io"), PasswordHash: "h", Role: domain.RoleUser, Active: true, CreatedAt: t0})
+	u.Apply(domain.UserChange{Active: &off}, t0)
+	if u.IsActive() || u.CanLogIn() == nil || u.RemovesActiveAdmin() || u.AllowAdminRemoval(0) != nil {
+		t.Errorf("deactivating a plain user: active=%v removes admin=%v", u.IsActive(), u.RemovesActiveAdmin())
 	}
 	if _, err := domain.ParseRole("root"); err == nil {
 		t.Error("ParseRole accepted root")
+	}
+}
+
+func TestUserDecidesWhichSessionsEnd(t *testing.T) {
+	t.Parallel()
+	t1 := t0.Add(time.Hour)
+	keep := uuid.New()
+	on, off := true, false
+	user := func(active bool) *domain.User {
+		return domain.RehydrateUser(domain.UserRecord{ID: 3, Email: domain.MustParseEmail("c@x.io"), PasswordHash: "h", Role: domain.RoleUser, Active: active, CreatedAt: t0, SessionEpoch: 4})
+	}
+	tests := []struct {
+		name   string
+		change func(u *domain.User)
+		ends   bool
+		want   domain.SessionEnding
+	}{
+		{"password change keeps the caller's session", func(u *domain.User) { u.ChangePassword("h2", keep, t1) }, true, domain.SessionEnding{At: t1, Except: keep}},
+		{"password set by an operator ends every session", func(u *domain.User) { u.ChangePassword("h2", uuid.Nil, t1) }, true, domain.SessionEnding{At: t1}},
+		{"deactivation ends every session", func(u *domain.User) { u.Apply(domain.UserChange{Active: &off}, t1) }, true, domain.SessionEnding{At: t1}},
+		{"password change and deactivation end every session", func(u *domain.User) {
+			u.ChangePassword("h2", keep, t1)
+			u.Apply(domain.UserChange{Active: &off}, t1)
+		}, true, domain.SessionEnding{At: t1}},
+		{"a rehash ends nothing", func(u *domain.User) { u.UpgradePasswordHash("h2") }, false, domain.SessionEnding{}},
+		{"a role change ends nothing", func(u *domain.User) { u.Apply(domain.UserChange{Role: &domain.RoleAdmin}, t1) }, false, domain.SessionEnding{}},
+		{"staying active ends nothing", func(u *domain.User) { u.Apply(domain.UserChange{Active: &on}, t1) }, false, domain.SessionEnding{}},
+	}
+	for _, tt := range tests {
+		u := user(true)
+		tt.change(u)
+		got, ends := u.EndsSessions()
+		if ends != tt.ends || got != tt.want {
+			t.Errorf("%s: EndsSessions = %+v, %v; want %+v, %v", tt.name, got, ends, tt.want, tt.ends)
+		}
+		wantEpoch := int64(4)
+		if tt.ends {
+			wantEpoch = 5
+		}
+		if u.SessionEpoch() != wantEpoch || u.Owner().SessionEpoch != wantEpoch {
+			t.Errorf("%s: session epoch %d, want %d", tt.name, u.SessionEpoch(), wantEpoch)
+		}
+	}
+	// Reactivating ends nothing: the sessions already ended.
+	u := user(false)
+	u.Apply(domain.UserChange{Active: &on}, t1)
+	if _, ends := u.EndsSessions(); ends || !u.IsActive() {
+		t.Errorf("reactivation: ends sessions %v, active %v", ends, u.IsActive())
+	}
+}
+
+func TestRole(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"user", "admin"} {
+		r, err := domain.ParseRole(s)
+		if err != nil || r.String() != s {
+			t.Errorf("ParseRole(%q) = %v, %v", s, r, err)
+		}
+	}
+	for _, s := range []string{"", "Admin", "root", "user "} {
+		if _, err := domain.ParseRole(s); err == nil {
+			t.Errorf("ParseRole(%q) accepted", s)
+		}
+	}
+	var zero domain.Role
+	if zero != domain.RoleUser || domain.RoleUser == domain.RoleAdmin {
+		t.Error("the zero role is not RoleUser")
+	}
+}
+
+func TestNewClientInfo(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, ua, ip   string
+		wantUA, wantIP string
+	}{
+		{"plain", "curl/8", "192.0.2.1", "curl/8", "192.0.2.1"},
+		{"clipped in characters", strings.Repeat("é", 600), strings.Repeat("1", 100), strings.Repeat("é", domain.MaxUserAgentChars), strings.Repeat("1", domain.MaxIPChars)},
+		{"NUL removed", "a\x00b", "", "ab", ""},
+		{"invalid UTF-8 replaced", "a\xffb", "", "a\uFFFDb", ""},
+	}
+	for _, tt := range tests {
+		c := domain.NewClientInfo(tt.ua, tt.ip)
+		if c.UserAgent() != tt.wantUA || c.IP() != tt.wantIP {
+			t.Errorf("%s: NewClientInfo = %q %q, want %q %q", tt.name, c.UserAgent(), c.IP(), tt.wantUA, tt.wantIP)
+		}
+		if again := domain.NewClientInfo(c.UserAgent(), c.IP()); again != c {
+			t.Errorf("%s: NewClientInfo is not idempotent", tt.name)
+		}
+	}
+	// The details do not alias the caller's buffer.
+	buf := []byte("agent")
+	c := domain.NewClientInfo(unsafe.String(&buf[0], len(buf)), "")
+	copy(buf, "XXXXX")
+	if c.UserAgent() != "agent" {
+		t.Errorf("user agent aliases its source: %q", c.UserAgent())
 	}
 }
 

@@ -9,6 +9,7 @@ package ports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -36,14 +37,19 @@ type UserRepository interface {
 	ByID(ctx context.Context, id domain.UserID) (*domain.User, error)
 	// ByEmail returns the user with email, or domain.ErrUserNotFound.
 	ByEmail(ctx context.Context, email domain.Email) (*domain.User, error)
-	// Update loads the user with id under a lock together with the number of
-	// active admins (counted under the same lock, so concurrent updates are
-	// serialised), applies fn and stores the user in one transaction. If fn
-	// returns an error nothing is stored and the error is returned unchanged.
-	// When the update deactivates the user, every live family of the user is
-	// ended at now in the same transaction. It returns domain.ErrUserNotFound
-	// when no user has id.
-	Update(ctx context.Context, id domain.UserID, now time.Time, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error)
+	// Update loads the user with id under a row lock, applies fn and, unless
+	// fn fails, stores the user and carries out what the change decided, all
+	// in one transaction:
+	//   - when u.RemovesActiveAdmin(), the other active admins are counted
+	//     while every such change is serialised, and u.AllowAdminRemoval
+	//     decides; its error (domain.ErrLastAdmin) stores nothing;
+	//   - when u.EndsSessions(), every live family of the user except the
+	//     one it keeps is ended at the decision's time.
+	// Other changes (a password change, a rehash) lock only the user's row.
+	// If fn or any step fails nothing is stored and the error is returned;
+	// fn's error unchanged. It returns domain.ErrUserNotFound when no user
+	// has id.
+	Update(ctx context.Context, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error)
 	// List returns up to q.Limit users with id > q.After, ordered by id,
 	// whose email starts with q.EmailPrefix (matched literally) when it is
 	// not empty. A Limit of zero or less means no limit; use cases bound it.
@@ -61,17 +67,20 @@ type UserQuery struct {
 // tokens. Every change goes through a closure so that the lock, the domain
 // decision and the write form one atomic step.
 type FamilyRepository interface {
-	// Create stores a new family and the first token it issued. It returns
-	// an error wrapping domain.ErrUserNotFound when the owner does not exist.
+	// Create stores a new family and the first token it issued, provided
+	// its owner is still active and at the session epoch of f.Owner(). It
+	// returns an error wrapping ErrOwnerChanged when the owner was
+	// deactivated or its sessions were ended since it was read (so a login
+	// that checked an old password opens no session), and one wrapping
+	// domain.ErrUserNotFound when the owner does not exist.
 	Create(ctx context.Context, f *domain.Family) error
 	// UpdateByToken loads the family through the token whose digest is hash,
 	// applies fn and stores what the family decided (see domain.Family:
 	// Issued, Rotated, Ended). The decision is stored even when fn returns an
 	// error, so "end the session, then fail the request" commits the end.
 	// If another change to the family committed first, fn is called again on
-	// the fresh state; fn must therefore have no side effects beyond f. An
-	// implementation that keeps losing that race gives up with an error
-	// matching ErrUnavailable.
+	// the fresh state; fn must therefore have no side effects beyond f.
+	// After MaxFamilyWriteAttempts lost races it gives up with ErrConflict.
 	// It returns domain.ErrInvalidRefreshToken when no token has that digest,
 	// and otherwise fn's error.
 	UpdateByToken(ctx context.Context, hash domain.TokenHash, fn func(f *domain.Family) error) error
@@ -137,6 +146,20 @@ type AuditQuery struct {
 	After  int64
 	Limit  int
 }
+
+// MaxFamilyWriteAttempts bounds how often a family change is recomputed
+// when other changes to the same family keep committing first.
+const MaxFamilyWriteAttempts = 10
+
+// ErrConflict is returned by FamilyRepository updates that lost the race to
+// concurrent changes MaxFamilyWriteAttempts times in a row. It matches
+// ErrUnavailable: the request may be retried and is answered "try again
+// later".
+var ErrConflict = fmt.Errorf("family changed concurrently too often: %w", ErrUnavailable)
+
+// ErrOwnerChanged is returned by FamilyRepository.Create when the owner was
+// deactivated, or its sessions ended, after the caller read it.
+var ErrOwnerChanged = errors.New("session owner changed since it was read")
 
 // ErrUnavailable marks errors of a backing service that cannot be reached
 // (the database is down or refusing connections). Adapters wrap such errors

@@ -35,8 +35,8 @@ func (s *server) listSessions(c *fiber.Ctx) error {
 			LastUsedAt: f.LastUsedAt().UTC(),
 			ExpiresAt:  f.ExpiresAt().UTC(),
 			Current:    x.Current,
-			UserAgent:  f.Client().UserAgent,
-			IP:         f.Client().IP,
+			UserAgent:  f.Client().UserAgent(),
+			IP:         f.Client().IP(),
 		}
 	}
 	return c.JSON(fiber.Map{"sessions": out})

@@ -9,7 +9,6 @@ import (
 
 	"authd/application"
 	"authd/domain"
-	"authd/ports"
 )
 
 // queryInt parses an optional non-negative integer query parameter.
@@ -24,23 +23,6 @@ func queryInt(c *fiber.Ctx, name string, verr *domain.ValidationError) int64 {
 		return 0
 	}
 	return n
-}
-
-// pageParams reads the limit and after query parameters of a listing. The
-// use cases read a zero limit as "the default", so an explicit zero is
-// refused here; the range itself is checked by the use case.
-func pageParams(c *fiber.Ctx, verr *domain.ValidationError) (limit int, after int64) {
-	after = queryInt(c, "after", verr)
-	raw := c.Query("limit")
-	if raw == "" {
-		return 0, after
-	}
-	n, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || n < 1 {
-		verr.Add("limit", "must be between 1 and 100")
-		return 0, after
-	}
-	return int(min(n, application.MaxPageSize+1)), after
 }
 
 // cursor is the next_after of a listing: null on the last page.
@@ -61,16 +43,11 @@ func pathUserID(c *fiber.Ctx) (domain.UserID, error) {
 }
 
 func (s *server) listUsers(c *fiber.Ctx) error {
-	var verr domain.ValidationError
-	limit, after := pageParams(c, &verr)
-	if err := verr.Err(); err != nil {
+	page, err := application.ParsePage(c.Query("limit"), c.Query("after"))
+	if err != nil {
 		return err
 	}
-	us, next, err := s.uc.ListUsers.Do(c.UserContext(), ports.UserQuery{
-		After:       domain.UserID(after),
-		Limit:       limit,
-		EmailPrefix: c.Query("email"),
-	})
+	us, next, err := s.uc.ListUsers.Do(c.UserContext(), page, c.Query("email"))
 	if err != nil {
 		return err
 	}
@@ -142,23 +119,22 @@ type eventJSON struct {
 }
 
 func (s *server) listAudit(c *fiber.Ctx) error {
+	page, err := application.ParsePage(c.Query("limit"), c.Query("after"))
+	if err != nil {
+		return err
+	}
 	var verr domain.ValidationError
-	limit, after := pageParams(c, &verr)
 	userID := queryInt(c, "user_id", &verr)
 	if err := verr.Err(); err != nil {
 		return err
 	}
-	es, next, err := s.uc.ListAudit.Do(c.UserContext(), ports.AuditQuery{
-		UserID: domain.UserID(userID),
-		After:  after,
-		Limit:  limit,
-	})
+	es, next, err := s.uc.ListAudit.Do(c.UserContext(), page, domain.UserID(userID))
 	if err != nil {
 		return err
 	}
 	out := make([]eventJSON, len(es))
 	for i, e := range es {
-		out[i] = eventJSON{ID: e.ID, Type: string(e.Type), IP: e.IP, UserAgent: e.UserAgent, CreatedAt: e.At.UTC()}
+		out[i] = eventJSON{ID: e.ID, Type: string(e.Type), IP: e.Client.IP(), UserAgent: e.Client.UserAgent(), CreatedAt: e.At.UTC()}
 		if e.UserID != 0 {
 			uid := int64(e.UserID)
 			out[i].UserID = &uid

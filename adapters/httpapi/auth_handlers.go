@@ -2,20 +2,12 @@ package httpapi
 
 import (
 	"errors"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
 	"authd/application"
 	"authd/domain"
-)
-
-// Longest stored client details (token_families.user_agent and ip).
-const (
-	maxUserAgentBytes = 512
-	maxIPBytes        = 64
 )
 
 // userJSON is the API's user object.
@@ -59,19 +51,7 @@ func writeTokens(c *fiber.Ctx, tp application.TokenPair) error {
 
 // clientInfo describes the caller for sessions and the audit trail.
 func clientInfo(c *fiber.Ctx) domain.ClientInfo {
-	return domain.ClientInfo{UserAgent: clip(c.Get(fiber.HeaderUserAgent), maxUserAgentBytes), IP: clip(c.IP(), maxIPBytes)}
-}
-
-// clip returns a copy of s as valid UTF-8 of at most n bytes. It copies
-// because Fiber's strings alias request buffers that later requests reuse,
-// and client details outlive the request in sessions and the audit trail.
-func clip(s string, n int) string {
-	s = strings.Clone(strings.ToValidUTF8(s, ""))
-	for len(s) > n {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
+	return domain.NewClientInfo(c.Get(fiber.HeaderUserAgent), c.IP())
 }
 
 func (s *server) register(c *fiber.Ctx) error {

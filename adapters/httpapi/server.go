@@ -30,28 +30,9 @@ type Config struct {
 	IdleTimeout  time.Duration
 }
 
-// UseCases are the application use cases the handlers drive.
-type UseCases struct {
-	Register           *application.Register
-	Login              *application.Login
-	Refresh            *application.Refresh
-	Logout             *application.Logout
-	LogoutAll          *application.LogoutAll
-	CurrentUser        *application.GetCurrentUser
-	ListSessions       *application.ListSessions
-	RevokeSession      *application.RevokeSession
-	ChangePassword     *application.ChangePassword
-	AuthorizeAdmin     *application.AuthorizeAdmin
-	ListUsers          *application.ListUsers
-	GetUser            *application.GetUser
-	UpdateUser         *application.UpdateUser
-	RevokeUserSessions *application.RevokeUserSessions
-	ListAudit          *application.ListAudit
-}
-
 // Deps is everything New needs.
 type Deps struct {
-	UseCases UseCases
+	UseCases *application.UseCases
 	Verifier ports.AccessTokenVerifier
 	Clock    ports.Clock
 	// Ready reports whether the database answers; it backs /readyz.
@@ -65,7 +46,7 @@ type Deps struct {
 // server holds the handlers' dependencies.
 type server struct {
 	cfg    Config
-	uc     UseCases
+	uc     *application.UseCases
 	deps   Deps
 	routes []route
 }

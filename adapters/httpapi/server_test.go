@@ -121,36 +121,29 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 	if o.wrapFamilies != nil {
 		families = o.wrapFamilies(families)
 	}
-	audit := store.Audit()
 	limiter := func(n int) ports.RateLimiter {
 		if n == 0 {
 			return nil
 		}
 		return ratelimit.New(n, time.Hour)
 	}
-	env := application.Env{Clock: clock, Random: memory.NewRandom(uint64(time.Now().UnixNano())), Audit: audit, Log: log}
-	common := commonPasswords()
-	policy := domain.DefaultSessionPolicy
-	uc := httpapi.UseCases{
-		Register: &application.Register{Users: users, Hasher: hasher, Common: common, PerIP: limiter(o.limits.registerPerIP), Env: env},
-		Login: &application.Login{
-			Users: users, Families: families, Hasher: hasher, Tokens: issuer, Policy: policy,
-			PerIP: limiter(o.limits.loginPerIP), PerAccount: limiter(o.limits.loginPerAccount), Env: env,
+	uc := application.New(application.Deps{
+		Users:    users,
+		Families: families,
+		Audit:    store.Audit(),
+		Hasher:   hasher,
+		Common:   commonPasswords(),
+		Tokens:   issuer,
+		Clock:    clock,
+		Random:   memory.NewRandom(uint64(time.Now().UnixNano())),
+		Log:      log,
+		Policy:   domain.DefaultSessionPolicy,
+		Limits: application.Limits{
+			LoginPerIP:      limiter(o.limits.loginPerIP),
+			LoginPerAccount: limiter(o.limits.loginPerAccount),
+			RegisterPerIP:   limiter(o.limits.registerPerIP),
 		},
-		Refresh:            &application.Refresh{Families: families, Tokens: issuer, Policy: policy, Env: env},
-		Logout:             &application.Logout{Families: families, Env: env},
-		LogoutAll:          &application.LogoutAll{Families: families, Env: env},
-		CurrentUser:        &application.GetCurrentUser{Users: users},
-		ListSessions:       &application.ListSessions{Families: families, Env: env},
-		RevokeSession:      &application.RevokeSession{Families: families, Env: env},
-		ChangePassword:     &application.ChangePassword{Users: users, Families: families, Hasher: hasher, Common: common, Env: env},
-		AuthorizeAdmin:     &application.AuthorizeAdmin{Users: users},
-		ListUsers:          &application.ListUsers{Users: users},
-		GetUser:            &application.GetUser{Users: users},
-		UpdateUser:         &application.UpdateUser{Users: users, Env: env},
-		RevokeUserSessions: &application.RevokeUserSessions{Users: users, Families: families, Env: env},
-		ListAudit:          &application.ListAudit{Audit: audit},
-	}
+	})
 	f := &fixture{v: openapitest.New(t), store: store, clock: clock, issuer: issuer, hasher: hasher, logs: logs}
 	f.app = httpapi.New(httpapi.Config{Issuer: testIssuer}, httpapi.Deps{
 		UseCases: uc,
@@ -506,8 +499,9 @@ func (f *fixture) newAdmin(t testing.TB, email string) account {
 // setUser changes a user directly in the store, as an operator would.
 func (f *fixture) setUser(t testing.TB, id int64, c domain.UserChange) {
 	t.Helper()
-	_, err := f.store.Users().Update(context.Background(), domain.UserID(id), f.clock.Now(), func(u *domain.User, admins int) error {
-		return u.Apply(c, admins)
+	_, err := f.store.Users().Update(context.Background(), domain.UserID(id), func(u *domain.User) error {
+		u.Apply(c, f.clock.Now())
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

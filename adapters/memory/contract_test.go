@@ -4,29 +4,30 @@ import (
 	"testing"
 
 	"authd/adapters/memory"
-	"authd/ports"
 	"authd/ports/porttest"
 )
 
+func newRepos(*testing.T) porttest.Repos {
+	s := memory.NewStore()
+	return porttest.Repos{
+		Users:            s.Users(),
+		Families:         s.Families(),
+		Audit:            s.Audit(),
+		BreakSessionEnds: func(*testing.T) { s.BreakSessionEnds() },
+	}
+}
+
 func TestUserRepositoryContract(t *testing.T) {
 	t.Parallel()
-	porttest.UserRepository(t, func(*testing.T) ports.UserRepository {
-		return memory.NewStore().Users()
-	})
+	porttest.UserRepository(t, newRepos)
 }
 
 func TestFamilyRepositoryContract(t *testing.T) {
 	t.Parallel()
-	porttest.FamilyRepository(t, func(*testing.T) (ports.UserRepository, ports.FamilyRepository) {
-		s := memory.NewStore()
-		return s.Users(), s.Families()
-	})
+	porttest.FamilyRepository(t, newRepos)
 }
 
 func TestAuditLogContract(t *testing.T) {
 	t.Parallel()
-	porttest.AuditLog(t, func(*testing.T) (ports.UserRepository, ports.AuditLog) {
-		s := memory.NewStore()
-		return s.Users(), s.Audit()
-	})
+	porttest.AuditLog(t, newRepos)
 }

@@ -14,15 +14,6 @@ import (
 	"authd/ports"
 )
 
-// maxAttempts bounds the optimistic retries of one update. Every failed
-// attempt means another change committed, so reaching it needs that many
-// concurrent writers to win in a row.
-const maxAttempts = 1000
-
-// errTooManyRetries: the family kept changing under the update.
-// Like the database adapter's, it matches ports.ErrUnavailable.
-var errTooManyRetries = fmt.Errorf("memory: family update retried too often: %w", ports.ErrUnavailable)
-
 // FamilyRepository implements ports.FamilyRepository on a Store with the
 // database adapter's concurrency scheme: read a snapshot, let the domain
 // decide without holding a lock, then commit only if the family's version is
@@ -33,8 +24,8 @@ type FamilyRepository struct {
 
 var _ ports.FamilyRepository = (*FamilyRepository)(nil)
 
-// Create stores a new family and the first token it issued. The family's
-// user must exist.
+// Create stores a new family and the first token it issued, provided its
+// owner exists, is active and is still at the family owner's session epoch.
 func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -53,8 +44,12 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 	case r.s.tokens[first.Hash()] != nil:
 		return errors.New("memory: refresh token digest already exists")
 	}
-	if _, ok := r.s.users[f.UserID()]; !ok {
+	owner, ok := r.s.users[f.UserID()]
+	switch {
+	case !ok:
 		return fmt.Errorf("memory: family owner: %w", domain.ErrUserNotFound)
+	case !owner.Active || owner.SessionEpoch != f.Owner().SessionEpoch:
+		return fmt.Errorf("memory: family owner: %w", ports.ErrOwnerChanged)
 	}
 	row := &familyRow{
 		id:         f.ID(),
@@ -100,7 +95,7 @@ func (r *FamilyRepository) Update(ctx context.Context, id uuid.UUID, fn func(f *
 }
 
 func (r *FamilyRepository) update(ctx context.Context, load func() (*domain.Family, error), fn func(f *domain.Family) error) error {
-	for range maxAttempts {
+	for range ports.MaxFamilyWriteAttempts {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -134,7 +129,7 @@ func (r *FamilyRepository) update(ctx context.Context, load func() (*domain.Fami
 			return fnErr
 		}
 	}
-	return errTooManyRetries
+	return ports.ErrConflict
 }
 
 // commitLocked stores the decision of f if the family is still at the
@@ -146,7 +141,9 @@ func (s *Store) commitLocked(f *domain.Family) (bool, error) {
 	}
 	switch {
 	case f.Ended():
-		s.endFamilyLocked(row, micro(f.RevokedAt()))
+		if err := s.endFamilyLocked(row, micro(f.RevokedAt())); err != nil {
+			return false, err
+		}
 	case f.Rotated():
 		presented, _ := f.Presented()
 		next, _ := f.Issued()
@@ -179,7 +176,7 @@ func (s *Store) familyLocked(row *familyRow, presented *domain.RefreshToken) *do
 	owner := s.users[row.userID]
 	return domain.RehydrateFamily(domain.FamilyRecord{
 		ID:         row.id,
-		Owner:      domain.Owner{ID: owner.id, Role: owner.role, Active: owner.active},
+		Owner:      domain.Owner{ID: owner.ID, Role: owner.Role, Active: owner.Active, SessionEpoch: owner.SessionEpoch},
 		CreatedAt:  row.createdAt,
 		LastUsedAt: row.lastUsedAt,
 		ExpiresAt:  row.expiresAt,
@@ -199,15 +196,7 @@ func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.User
 		return 0, err
 	}
 	defer r.s.mu.Unlock()
-	n := 0
-	for _, id := range r.s.familiesByUser[userID] {
-		row := r.s.families[id]
-		if id != except && row.live(now) {
-			r.s.endFamilyLocked(row, micro(now))
-			n++
-		}
-	}
-	return n, nil
+	return r.s.endUserFamiliesLocked(userID, now, except)
 }
 
 // ListLive returns the user's families live at now, newest first.
@@ -221,7 +210,7 @@ func (r *FamilyRepository) ListLive(ctx context.Context, userID domain.UserID, n
 	defer r.s.mu.Unlock()
 	var rows []*familyRow
 	for _, id := range r.s.familiesByUser[userID] {
-		if row := r.s.families[id]; row.live(now) {
+		if row := r.s.families[id]; domain.SessionIsLive(row.revokedAt, row.expiresAt, now) {
 			rows = append(rows, row)
 		}
 	}
@@ -236,8 +225,4 @@ func (r *FamilyRepository) ListLive(ctx context.Context, userID domain.UserID, n
 		out[i] = r.s.familyLocked(row, nil)
 	}
 	return out, nil
-}
-
-func (row *familyRow) live(now time.Time) bool {
-	return row.revokedAt.IsZero() && now.Before(row.expiresAt)
 }

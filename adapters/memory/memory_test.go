@@ -58,8 +58,9 @@ func TestNoAliasing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.ChangeRole(domain.RoleAdmin)
-	out.Deactivate()
+	admin, off := domain.RoleAdmin, false
+	in.Apply(domain.UserChange{Role: &admin}, base)
+	out.Apply(domain.UserChange{Active: &off}, base)
 	got, _ := users.ByID(ctx, out.ID())
 	if got.Role() != domain.RoleUser || !got.IsActive() {
 		t.Fatalf("stored user changed through a returned or passed pointer: %s active=%v", got.Role(), got.IsActive())
@@ -75,11 +76,12 @@ func TestDeactivationEndsFamiliesAtTheGivenTime(t *testing.T) {
 	u, _ = s.Users().Create(ctx, u)
 	id := uuid.New()
 	_, h, _ := domain.NewRefreshSecret(memory.NewRandom(1))
-	f := domain.NewFamily(id, domain.Owner{ID: u.ID(), Role: u.Role(), Active: true}, h, domain.ClientInfo{}, base, domain.DefaultSessionPolicy)
+	f := domain.NewFamily(id, u.Owner(), h, domain.ClientInfo{}, base, domain.DefaultSessionPolicy)
 	if err := s.Families().Create(ctx, f); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Users().Update(ctx, u.ID(), clock.Now(), func(u *domain.User, _ int) error { u.Deactivate(); return nil }); err != nil {
+	off := false
+	if _, err := s.Users().Update(ctx, u.ID(), func(u *domain.User) error { u.Apply(domain.UserChange{Active: &off}, clock.Now()); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	var revoked time.Time

@@ -7,6 +7,7 @@
 package memory
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -23,13 +24,15 @@ import (
 type Store struct {
 	mu          sync.Mutex
 	unavailable bool
+	// breakSessionEnds makes every change that ends a session fail.
+	breakSessionEnds bool
 
 	users       map[domain.UserID]userRow
 	userByEmail map[string]domain.UserID
 	lastUserID  domain.UserID
-	// userUpdates serialises UserRepository.Update, as the database does by
-	// locking the rows the active-admin count reads.
-	userUpdates sync.Mutex
+	// userLocks serialise UserRepository.Update per user, as the
+	// database's row lock does.
+	userLocks map[domain.UserID]*sync.Mutex
 
 	families       map[uuid.UUID]*familyRow
 	familiesByUser map[domain.UserID][]uuid.UUID
@@ -40,14 +43,7 @@ type Store struct {
 	lastEventID int64
 }
 
-type userRow struct {
-	id        domain.UserID
-	email     domain.Email
-	hash      string
-	role      domain.Role
-	active    bool
-	createdAt time.Time
-}
+type userRow = domain.UserRecord
 
 type familyRow struct {
 	id         uuid.UUID
@@ -70,22 +66,16 @@ type tokenRow struct {
 	createdAt time.Time
 }
 
-// Option configures a Store.
-type Option func(*Store)
-
 // NewStore returns an empty store.
-func NewStore(opts ...Option) *Store {
-	s := &Store{
+func NewStore() *Store {
+	return &Store{
 		users:          map[domain.UserID]userRow{},
 		userByEmail:    map[string]domain.UserID{},
+		userLocks:      map[domain.UserID]*sync.Mutex{},
 		families:       map[uuid.UUID]*familyRow{},
 		familiesByUser: map[domain.UserID][]uuid.UUID{},
 		tokens:         map[domain.TokenHash]*tokenRow{},
 	}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
 }
 
 // Users returns the store's UserRepository.
@@ -106,6 +96,43 @@ func (s *Store) SetUnavailable(down bool) {
 	s.mu.Unlock()
 }
 
+// lockUser takes the lock of user id's row and returns its unlock.
+func (s *Store) lockUser(id domain.UserID) (unlock func()) {
+	s.mu.Lock()
+	l := s.userLocks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.userLocks[id] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// ForceUserActive switches a user on or off the way a direct edit of the
+// database would: without the change ending any session. It is for tests of
+// states that authd itself never produces.
+func (s *Store) ForceUserActive(id domain.UserID, active bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.users[id]; ok {
+		u.Active = active
+		s.users[id] = u
+	}
+}
+
+// BreakSessionEnds makes every later change that ends a session fail, as a
+// failing write would in a database, to test that a change and the session
+// endings it decided are stored together or not at all.
+func (s *Store) BreakSessionEnds() {
+	s.mu.Lock()
+	s.breakSessionEnds = true
+	s.mu.Unlock()
+}
+
+// errSessionEndsBroken is the failure BreakSessionEnds injects.
+var errSessionEndsBroken = errors.New("memory: ending sessions failed (injected)")
+
 // lock takes the store's mutex unless the store is marked unavailable.
 func (s *Store) lock() error {
 	s.mu.Lock()
@@ -117,7 +144,10 @@ func (s *Store) lock() error {
 }
 
 // endFamilyLocked revokes family r and every token of it at t.
-func (s *Store) endFamilyLocked(r *familyRow, t time.Time) {
+func (s *Store) endFamilyLocked(r *familyRow, t time.Time) error {
+	if s.breakSessionEnds {
+		return errSessionEndsBroken
+	}
 	r.revokedAt = t
 	for _, h := range r.tokens {
 		if tok := s.tokens[h]; tok.revokedAt.IsZero() {
@@ -125,6 +155,27 @@ func (s *Store) endFamilyLocked(r *familyRow, t time.Time) {
 		}
 	}
 	r.version++
+	return nil
+}
+
+// endUserFamiliesLocked ends, at t, every family of the user that is live
+// then, except the one with id except, and returns how many it ended.
+func (s *Store) endUserFamiliesLocked(userID domain.UserID, t time.Time, except uuid.UUID) (int, error) {
+	if s.breakSessionEnds {
+		return 0, errSessionEndsBroken
+	}
+	t = micro(t)
+	n := 0
+	for _, id := range s.familiesByUser[userID] {
+		row := s.families[id]
+		if id != except && domain.SessionIsLive(row.revokedAt, row.expiresAt, t) {
+			if err := s.endFamilyLocked(row, t); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // micro truncates t as a PostgreSQL timestamptz column would.

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"time"
 
 	"authd/domain"
 	"authd/ports"
@@ -37,10 +36,10 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 	}
 	r.s.lastUserID++
 	row := toUserRow(u)
-	row.id = r.s.lastUserID
-	r.s.users[row.id] = row
-	r.s.userByEmail[row.email.String()] = row.id
-	return row.toDomain(), nil
+	row.ID = r.s.lastUserID
+	r.s.users[row.ID] = row
+	r.s.userByEmail[row.Email.String()] = row.ID
+	return domain.RehydrateUser(row), nil
 }
 
 // ByID returns the user with id, or domain.ErrUserNotFound.
@@ -56,7 +55,7 @@ func (r *UserRepository) ByID(ctx context.Context, id domain.UserID) (*domain.Us
 	if !ok {
 		return nil, domain.ErrUserNotFound
 	}
-	return row.toDomain(), nil
+	return domain.RehydrateUser(row), nil
 }
 
 // ByEmail returns the user with email, or domain.ErrUserNotFound.
@@ -72,38 +71,33 @@ func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*doma
 	if !ok {
 		return nil, domain.ErrUserNotFound
 	}
-	return r.s.users[id].toDomain(), nil
+	return domain.RehydrateUser(r.s.users[id]), nil
 }
 
-// Update applies fn to the user with id and the number of active admins,
-// serialised with every other Update, and stores the result unless fn fails.
-// A deactivation ends the user's live families at now. It
-// returns domain.ErrUserNotFound when no user has id, and fn's error
-// unchanged.
-func (r *UserRepository) Update(ctx context.Context, id domain.UserID, now time.Time, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
+// Update applies fn to the user with id, serialised with the other updates
+// of that user, and unless fn fails stores the user together with what the
+// change decided: a change removing an active admin is allowed or refused
+// by the user given the other active admins (counted in the same critical
+// section as the write, so such changes are serialised), and a change
+// ending sessions ends them. It returns domain.ErrUserNotFound when no user has id, and fn's
+// error unchanged.
+func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r.s.userUpdates.Lock()
-	defer r.s.userUpdates.Unlock()
+	defer r.s.lockUser(id)()
 
 	if err := r.s.lock(); err != nil {
 		return nil, err
 	}
 	row, ok := r.s.users[id]
-	admins := 0
-	for _, u := range r.s.users {
-		if u.active && u.role == domain.RoleAdmin {
-			admins++
-		}
-	}
 	r.s.mu.Unlock()
 	if !ok {
 		return nil, domain.ErrUserNotFound
 	}
 
-	u := row.toDomain()
-	if err := fn(u, admins); err != nil {
+	u := domain.RehydrateUser(row)
+	if err := fn(u); err != nil {
 		return nil, err
 	}
 	// Yield where a database would wait for a round trip, so that the
@@ -114,25 +108,38 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, now time.
 		return nil, err
 	}
 	defer r.s.mu.Unlock()
+	if u.RemovesActiveAdmin() {
+		if err := u.AllowAdminRemoval(r.s.otherActiveAdminsLocked(id)); err != nil {
+			return nil, err
+		}
+	}
+	// Everything is checked before anything is written, so that a failure
+	// stores nothing, as a rolled-back transaction would.
+	end, ends := u.EndsSessions()
+	if ends && r.s.breakSessionEnds {
+		return nil, errSessionEndsBroken
+	}
 	next := toUserRow(u)
-	next.id, next.createdAt = row.id, row.createdAt
-	if next.email != row.email {
-		if _, taken := r.s.userByEmail[next.email.String()]; taken {
-			return nil, domain.ErrEmailTaken
-		}
-		delete(r.s.userByEmail, row.email.String())
-		r.s.userByEmail[next.email.String()] = next.id
-	}
+	// The id and the email come from the stored row: fn cannot change them.
+	next.ID, next.Email, next.CreatedAt = row.ID, row.Email, row.CreatedAt
 	r.s.users[id] = next
-	if row.active && !next.active {
-		now := micro(now)
-		for _, fid := range r.s.familiesByUser[id] {
-			if f := r.s.families[fid]; f.revokedAt.IsZero() {
-				r.s.endFamilyLocked(f, now)
-			}
+	if ends {
+		if _, err := r.s.endUserFamiliesLocked(id, end.At, end.Except); err != nil {
+			return nil, err
 		}
 	}
-	return next.toDomain(), nil
+	return u, nil
+}
+
+// otherActiveAdminsLocked counts the active admins other than id.
+func (s *Store) otherActiveAdminsLocked(id domain.UserID) int {
+	n := 0
+	for _, u := range s.users {
+		if u.ID != id && u.Active && u.Role == domain.RoleAdmin {
+			n++
+		}
+	}
+	return n
 }
 
 // List returns up to q.Limit users with id > q.After in id order whose email
@@ -148,32 +155,25 @@ func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain
 	defer r.s.mu.Unlock()
 	var rows []userRow
 	for _, u := range r.s.users {
-		if u.id > q.After && strings.HasPrefix(u.email.String(), q.EmailPrefix) {
+		if u.ID > q.After && strings.HasPrefix(u.Email.String(), q.EmailPrefix) {
 			rows = append(rows, u)
 		}
 	}
-	slices.SortFunc(rows, func(a, b userRow) int { return cmp.Compare(a.id, b.id) })
+	slices.SortFunc(rows, func(a, b userRow) int { return cmp.Compare(a.ID, b.ID) })
 	if q.Limit > 0 && len(rows) > q.Limit {
 		rows = rows[:q.Limit]
 	}
 	out := make([]*domain.User, len(rows))
 	for i, row := range rows {
-		out[i] = row.toDomain()
+		out[i] = domain.RehydrateUser(row)
 	}
 	return out, nil
 }
 
+// toUserRow is the stored form of u, with times truncated as PostgreSQL
+// stores them.
 func toUserRow(u *domain.User) userRow {
-	return userRow{
-		id:        u.ID(),
-		email:     u.Email(),
-		hash:      u.PasswordHash(),
-		role:      u.Role(),
-		active:    u.IsActive(),
-		createdAt: micro(u.CreatedAt()),
-	}
-}
-
-func (row userRow) toDomain() *domain.User {
-	return domain.RehydrateUser(row.id, row.email, row.hash, row.role, row.active, row.createdAt)
+	row := u.Record()
+	row.CreatedAt = micro(row.CreatedAt)
+	return row
 }

@@ -25,8 +25,8 @@ func NewAuditLog(db *bun.DB) *AuditLog {
 	return &AuditLog{db: db}
 }
 
-// Record appends e. A zero e.At takes the database's clock. An event that
-// names a user that does not exist is an error.
+// Record appends e. An event that names a user that does not exist is an
+// error.
 func (l *AuditLog) Record(ctx context.Context, e domain.AuthEvent) error {
 	row := fromDomainEvent(e)
 	var userID, sessionID any
@@ -38,8 +38,8 @@ func (l *AuditLog) Record(ctx context.Context, e domain.AuthEvent) error {
 	}
 	_, err := l.db.NewRaw(
 		"INSERT INTO auth_events (type, user_id, session_id, ip, user_agent, created_at) "+
-			"VALUES (?, ?, ?, ?, ?, coalesce(?, now()))",
-		row.Type, userID, sessionID, row.IP, row.UserAgent, nullTime(row.CreatedAt),
+			"VALUES (?, ?, ?, ?, ?, ?)",
+		row.Type, userID, sessionID, row.IP, row.UserAgent, row.CreatedAt,
 	).Exec(ctx)
 	if err != nil {
 		if isForeignKeyViolation(err) {

@@ -1,33 +1,49 @@
 package postgres_test
 
 import (
+	"context"
 	"testing"
 
 	"authd/adapters/postgres"
 	"authd/adapters/postgres/pgtest"
-	"authd/ports"
 	"authd/ports/porttest"
 )
 
+func newRepos(t *testing.T) porttest.Repos {
+	db := pgtest.NewDB(t)
+	return porttest.Repos{
+		Users:    postgres.NewUserRepository(db),
+		Families: postgres.NewFamilyRepository(db),
+		Audit:    postgres.NewAuditLog(db),
+		// A trigger makes every statement that ends a session fail, as a
+		// lost connection or a full disk would.
+		BreakSessionEnds: func(t *testing.T) {
+			t.Helper()
+			for _, q := range []string{
+				`CREATE FUNCTION refuse_session_end() RETURNS trigger LANGUAGE plpgsql AS $$
+				 BEGIN RAISE EXCEPTION 'ending sessions is broken (injected)'; END $$`,
+				`CREATE TRIGGER refuse_session_end BEFORE UPDATE OF revoked_at ON token_families
+				 FOR EACH STATEMENT EXECUTE FUNCTION refuse_session_end()`,
+			} {
+				if _, err := db.ExecContext(context.Background(), q); err != nil {
+					t.Fatalf("break session ends: %v", err)
+				}
+			}
+		},
+	}
+}
+
 func TestUserRepositoryContract(t *testing.T) {
 	t.Parallel()
-	porttest.UserRepository(t, func(t *testing.T) ports.UserRepository {
-		return postgres.NewUserRepository(pgtest.NewDB(t))
-	})
+	porttest.UserRepository(t, newRepos)
 }
 
 func TestFamilyRepositoryContract(t *testing.T) {
 	t.Parallel()
-	porttest.FamilyRepository(t, func(t *testing.T) (ports.UserRepository, ports.FamilyRepository) {
-		db := pgtest.NewDB(t)
-		return postgres.NewUserRepository(db), postgres.NewFamilyRepository(db)
-	})
+	porttest.FamilyRepository(t, newRepos)
 }
 
 func TestAuditLogContract(t *testing.T) {
 	t.Parallel()
-	porttest.AuditLog(t, func(t *testing.T) (ports.UserRepository, ports.AuditLog) {
-		db := pgtest.NewDB(t)
-		return postgres.NewUserRepository(db), postgres.NewAuditLog(db)
-	})
+	porttest.AuditLog(t, newRepos)
 }

@@ -16,14 +16,11 @@ import (
 
 var _ ports.FamilyRepository = (*FamilyRepository)(nil)
 
-// maxWriteAttempts bounds how often a family change is recomputed when
-// other changes to the same family keep committing first.
-const maxWriteAttempts = 10
-
-// ErrConflict is returned when a family change lost the race to concurrent
-// changes maxWriteAttempts times in a row. It matches ports.ErrUnavailable:
-// the request may be retried, and is answered "try again later".
-var ErrConflict = fmt.Errorf("postgres: family changed concurrently too often: %w", ports.ErrUnavailable)
+// liveFamily is the SQL twin of domain.Family.IsLive for the family aliased
+// f, live at the time bound to its one parameter: not ended, and its
+// absolute end after that time. Every query that selects live sessions uses
+// it.
+const liveFamily = "f.revoked_at IS NULL AND f.expires_at > ?"
 
 // FamilyRepository stores refresh-token families in token_families and
 // their tokens in refresh_tokens (by SHA-256 digest only).
@@ -64,7 +61,7 @@ func NewFamilyRepository(db *bun.DB) *FamilyRepository {
 const (
 	//nolint:gosec // G101: "token" names a column of digests; this is a query, not a credential.
 	loadByTokenSQL = `SELECT f.id, f.user_id, f.created_at, f.last_used_at, f.expires_at, f.revoked_at,
-		f.user_agent, f.ip, f.version, u.role::text, u.is_active,
+		f.user_agent, f.ip, f.version, u.role::text, u.is_active, u.session_epoch,
 		t.id, t.token, t.expires_at, t.revoked_at, t.created_at
 	FROM refresh_tokens AS t
 	JOIN token_families AS f ON f.id = t.token_family
@@ -113,31 +110,46 @@ func (r *FamilyRepository) queryRow(ctx context.Context, p *preparedStmt, args .
 }
 
 const familySelect = "SELECT f.id, f.user_id, f.created_at, f.last_used_at, f.expires_at, f.revoked_at, " +
-	"f.user_agent, f.ip, f.version, u.role, u.is_active"
+	"f.user_agent, f.ip, f.version, u.role, u.is_active, u.session_epoch"
 
 // Create stores a new family and the first token it issued, in one
-// statement. It returns domain.ErrUserNotFound when the owner does not exist.
+// statement that inserts nothing unless the owner is still active and at
+// the session epoch the family was opened at; it share-locks the owner's
+// row, so a change to the owner that is under way is waited for. It returns
+// ports.ErrOwnerChanged when the owner changed and domain.ErrUserNotFound
+// when it does not exist.
 func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 	first, ok := f.Issued()
 	if !ok {
 		return errors.New("postgres: create family: the family issued no token")
 	}
 	row := fromDomainFamily(f)
-	_, err := r.db.NewRaw(
-		"WITH fam AS ("+
-			"INSERT INTO token_families (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, version) "+
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id) "+
-			"INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at) "+
-			"SELECT ?, id, ?, ?, ? FROM fam",
-		row.ID, row.UserID, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, nullTime(row.RevokedAt),
+	var owner struct {
+		Exists bool `bun:"owner_exists"`
+		Stored bool `bun:"stored"`
+	}
+	err := r.db.NewRaw(
+		// FOR SHARE waits for a change to the owner that is under way (it
+		// holds FOR NO KEY UPDATE) and then sees its outcome.
+		"WITH owner AS (SELECT id FROM users WHERE id = ? AND is_active AND session_epoch = ? FOR SHARE), "+
+			"fam AS (INSERT INTO token_families (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, version) "+
+			"SELECT ?, id, ?, ?, ?, ?, ?, ?, ? FROM owner RETURNING id, user_id), "+
+			"tok AS (INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at) "+
+			"SELECT ?, id, user_id, ?, ? FROM fam) "+
+			"SELECT EXISTS (SELECT 1 FROM users WHERE id = ?) AS owner_exists, EXISTS (SELECT 1 FROM fam) AS stored",
+		row.UserID, f.Owner().SessionEpoch,
+		row.ID, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, nullTime(row.RevokedAt),
 		row.UserAgent, row.IP, row.Version,
-		first.Hash().String(), row.UserID, first.ExpiresAt(), first.CreatedAt(),
-	).Exec(ctx)
-	if err != nil {
-		if isForeignKeyViolation(err) {
-			return fmt.Errorf("postgres: create family: %w", domain.ErrUserNotFound)
-		}
+		first.Hash().String(), first.ExpiresAt(), first.CreatedAt(),
+		row.UserID,
+	).Scan(ctx, &owner)
+	switch {
+	case err != nil:
 		return dbErr("create family", err)
+	case !owner.Exists:
+		return fmt.Errorf("postgres: create family: %w", domain.ErrUserNotFound)
+	case !owner.Stored:
+		return fmt.Errorf("postgres: create family: %w", ports.ErrOwnerChanged)
 	}
 	return nil
 }
@@ -145,8 +157,8 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 // UpdateByToken loads the family through the token whose digest is hash,
 // applies fn and stores what the family decided, even when fn fails. It
 // returns domain.ErrInvalidRefreshToken when no token has that digest,
-// ErrConflict when the family kept changing underneath, and otherwise fn's
-// error.
+// ports.ErrConflict when the family kept changing underneath, and otherwise
+// fn's error.
 func (r *FamilyRepository) UpdateByToken(ctx context.Context, hash domain.TokenHash, fn func(f *domain.Family) error) error {
 	return r.update(ctx, func(ctx context.Context) (*domain.Family, error) {
 		var row familyOwnerRow
@@ -154,7 +166,7 @@ func (r *FamilyRepository) UpdateByToken(ctx context.Context, hash domain.TokenH
 		q, err := r.queryRow(ctx, r.loadByToken, hash.String())
 		if err == nil {
 			err = q.Scan(&row.ID, &row.UserID, &row.CreatedAt, &row.LastUsedAt, &row.ExpiresAt, &revoked,
-				&row.UserAgent, &row.IP, &row.Version, &row.Role, &row.IsActive,
+				&row.UserAgent, &row.IP, &row.Version, &row.Role, &row.IsActive, &row.SessionEpoch,
 				&row.TokenID, &row.TokenHash, &row.TokenExpiresAt, &tokenRevoked, &row.TokenCreatedAt)
 		}
 		if errors.Is(err, sql.ErrNoRows) {
@@ -188,7 +200,7 @@ func (r *FamilyRepository) Update(ctx context.Context, id uuid.UUID, fn func(f *
 }
 
 func (r *FamilyRepository) update(ctx context.Context, load func(context.Context) (*domain.Family, error), fn func(f *domain.Family) error) error {
-	for range maxWriteAttempts {
+	for range ports.MaxFamilyWriteAttempts {
 		f, err := load(ctx)
 		if err != nil {
 			return err
@@ -205,7 +217,7 @@ func (r *FamilyRepository) update(ctx context.Context, load func(context.Context
 			return fnErr
 		}
 	}
-	return ErrConflict
+	return ports.ErrConflict
 }
 
 // write stores f's decision in one statement and reports whether it did;
@@ -243,7 +255,7 @@ func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.User
 	var n int
 	var inner error
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		n, inner = endFamilies(ctx, tx, familyFilter{userID: int64(userID), now: now, liveAt: now, except: except})
+		n, inner = endFamilies(ctx, tx, int64(userID), now, except)
 		return inner
 	})
 	switch {
@@ -260,8 +272,7 @@ func (r *FamilyRepository) ListLive(ctx context.Context, userID domain.UserID, n
 	var rows []familyOwnerRow
 	err := r.db.NewRaw(
 		familySelect+" FROM token_families AS f JOIN users AS u ON u.id = f.user_id "+
-			"WHERE f.user_id = ? AND f.revoked_at IS NULL AND f.expires_at > ? "+
-			"ORDER BY f.created_at DESC, f.id DESC",
+			"WHERE f.user_id = ? AND "+liveFamily+" ORDER BY f.created_at DESC, f.id DESC",
 		int64(userID), now,
 	).Scan(ctx, &rows)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -278,37 +289,19 @@ func (r *FamilyRepository) ListLive(ctx context.Context, userID domain.UserID, n
 	return families, nil
 }
 
-// familyFilter selects the families endFamilies ends: those of userID that
-// have not ended, live at liveAt when it is set, other than except.
-type familyFilter struct {
-	userID int64
-	now    time.Time // the end time
-	liveAt time.Time
-	except uuid.UUID
-}
-
-// endFamilies ends the families selected by ff and revokes their unrevoked
-// tokens, inside tx, and returns how many families it ended. The families
-// are locked first, in id order; the tokens are revoked by a second
-// statement so that its snapshot includes tokens issued by rotations that
-// committed while it waited for those locks.
-func endFamilies(ctx context.Context, tx bun.Tx, ff familyFilter) (int, error) {
-	now := ff.now
-	cond := "user_id = ? AND revoked_at IS NULL"
-	args := []any{ff.userID}
-	if !ff.liveAt.IsZero() {
-		cond += " AND expires_at > ?"
-		args = append(args, ff.liveAt)
-	}
-	if ff.except != uuid.Nil {
-		cond += " AND id <> ?"
-		args = append(args, ff.except)
-	}
+// endFamilies ends, at the time at, every family of the user that is live
+// then, except the one with id except (uuid.Nil: none), and revokes their
+// unrevoked tokens, inside tx. It returns how many families it ended. The
+// families are locked first, in id order; the tokens are revoked by a
+// second statement so that its snapshot includes tokens issued by
+// rotations that committed while it waited for those locks.
+func endFamilies(ctx context.Context, tx bun.Tx, userID int64, at time.Time, except uuid.UUID) (int, error) {
 	var ids []uuid.UUID
 	if err := tx.NewRaw(
 		"UPDATE token_families SET revoked_at = ?, version = version + 1 WHERE id IN ("+
-			"SELECT id FROM token_families WHERE "+cond+" ORDER BY id FOR NO KEY UPDATE) RETURNING id",
-		append([]any{now}, args...)...,
+			"SELECT f.id FROM token_families AS f WHERE f.user_id = ? AND "+liveFamily+" AND f.id <> ? "+
+			"ORDER BY f.id FOR NO KEY UPDATE) RETURNING id",
+		at, userID, at, except,
 	).Scan(ctx, &ids); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, dbErr("end sessions", err)
 	}
@@ -317,7 +310,7 @@ func endFamilies(ctx context.Context, tx bun.Tx, ff familyFilter) (int, error) {
 	}
 	if _, err := tx.NewRaw(
 		"UPDATE refresh_tokens SET revoked_at = ? WHERE token_family IN (?) AND revoked_at IS NULL",
-		now, bun.List(ids),
+		at, bun.List(ids),
 	).Exec(ctx); err != nil {
 		return 0, dbErr("revoke session tokens", err)
 	}

@@ -2,9 +2,7 @@ package postgres
 
 import (
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
@@ -16,12 +14,13 @@ import (
 type userRow struct {
 	bun.BaseModel `bun:"table:users"`
 
-	ID             int64       `bun:"id,pk,identity,type:bigint"`
-	Email          string      `bun:"email,type:varchar(255),notnull,unique"`
-	HashedPassword string      `bun:"hashed_password,type:varchar(255),notnull"`
-	Role           domain.Role `bun:"role,type:userrole,notnull,default:'user'"`
-	IsActive       bool        `bun:"is_active,type:boolean,notnull,default:true"`
-	CreatedAt      time.Time   `bun:"created_at,type:timestamptz,notnull,default:now()"`
+	ID             int64     `bun:"id,pk,identity,type:bigint"`
+	Email          string    `bun:"email,type:varchar(255),notnull,unique"`
+	HashedPassword string    `bun:"hashed_password,type:varchar(255),notnull"`
+	Role           string    `bun:"role,type:userrole,notnull,default:'user'"`
+	IsActive       bool      `bun:"is_active,type:boolean,notnull,default:true"`
+	CreatedAt      time.Time `bun:"created_at,type:timestamptz,notnull,default:now()"`
+	SessionEpoch   int64     `bun:"session_epoch,type:bigint,notnull,default:0"`
 }
 
 // refreshTokenRow is a row of refresh_tokens. Token is the hex SHA-256
@@ -106,7 +105,7 @@ type Enum struct {
 
 // Enums returns the enum types the models use.
 func Enums() []Enum {
-	return []Enum{{Name: "userrole", Labels: []string{string(domain.RoleUser), string(domain.RoleAdmin)}}}
+	return []Enum{{Name: "userrole", Labels: []string{domain.RoleUser.String(), domain.RoleAdmin.String()}}}
 }
 
 func toDomainUser(r *userRow) (*domain.User, error) {
@@ -114,21 +113,31 @@ func toDomainUser(r *userRow) (*domain.User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: user %d has a malformed email: %w", r.ID, err)
 	}
-	role, err := domain.ParseRole(string(r.Role))
+	role, err := domain.ParseRole(r.Role)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: user %d has an unknown role %q", r.ID, r.Role)
 	}
-	return domain.RehydrateUser(domain.UserID(r.ID), email, r.HashedPassword, role, r.IsActive, r.CreatedAt), nil
+	return domain.RehydrateUser(domain.UserRecord{
+		ID:           domain.UserID(r.ID),
+		Email:        email,
+		PasswordHash: r.HashedPassword,
+		Role:         role,
+		Active:       r.IsActive,
+		CreatedAt:    r.CreatedAt,
+		SessionEpoch: r.SessionEpoch,
+	}), nil
 }
 
 func fromDomainUser(u *domain.User) *userRow {
+	rec := u.Record()
 	return &userRow{
-		ID:             int64(u.ID()),
-		Email:          u.Email().String(),
-		HashedPassword: u.PasswordHash(),
-		Role:           u.Role(),
-		IsActive:       u.IsActive(),
-		CreatedAt:      u.CreatedAt(),
+		ID:             int64(rec.ID),
+		Email:          rec.Email.String(),
+		HashedPassword: rec.PasswordHash,
+		Role:           rec.Role.String(),
+		IsActive:       rec.Active,
+		CreatedAt:      rec.CreatedAt,
+		SessionEpoch:   rec.SessionEpoch,
 	}
 }
 
@@ -137,8 +146,9 @@ func fromDomainUser(u *domain.User) *userRow {
 type familyOwnerRow struct {
 	familyRow `bun:",extend"`
 
-	Role     domain.Role `bun:"role"`
-	IsActive bool        `bun:"is_active"`
+	Role         string `bun:"role"`
+	IsActive     bool   `bun:"is_active"`
+	SessionEpoch int64  `bun:"session_epoch"`
 
 	TokenID        int64     `bun:"t_id"`
 	TokenHash      string    `bun:"t_token"`
@@ -148,14 +158,18 @@ type familyOwnerRow struct {
 }
 
 func toDomainFamily(r *familyOwnerRow, withToken bool) (*domain.Family, error) {
+	role, err := domain.ParseRole(r.Role)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: user %d has an unknown role %q", r.UserID, r.Role)
+	}
 	rec := domain.FamilyRecord{
 		ID:         r.ID,
-		Owner:      domain.Owner{ID: domain.UserID(r.UserID), Role: r.Role, Active: r.IsActive},
+		Owner:      domain.Owner{ID: domain.UserID(r.UserID), Role: role, Active: r.IsActive, SessionEpoch: r.SessionEpoch},
 		CreatedAt:  r.CreatedAt,
 		LastUsedAt: r.LastUsedAt,
 		ExpiresAt:  r.ExpiresAt,
 		RevokedAt:  r.RevokedAt,
-		Client:     domain.ClientInfo{UserAgent: r.UserAgent, IP: r.IP},
+		Client:     domain.NewClientInfo(r.UserAgent, r.IP),
 		Version:    r.Version,
 	}
 	if !withToken {
@@ -177,8 +191,8 @@ func fromDomainFamily(f *domain.Family) *familyRow {
 		LastUsedAt: f.LastUsedAt(),
 		ExpiresAt:  f.ExpiresAt(),
 		RevokedAt:  f.RevokedAt(),
-		UserAgent:  truncate(f.Client().UserAgent, 512),
-		IP:         truncate(f.Client().IP, 64),
+		UserAgent:  f.Client().UserAgent(),
+		IP:         f.Client().IP(),
 		Version:    f.Version(),
 	}
 }
@@ -189,31 +203,18 @@ func toDomainEvent(r *authEventRow) domain.AuthEvent {
 		Type:      domain.EventType(r.Type),
 		UserID:    domain.UserID(r.UserID),
 		SessionID: r.SessionID,
-		IP:        r.IP,
-		UserAgent: r.UserAgent,
+		Client:    domain.NewClientInfo(r.UserAgent, r.IP),
 		At:        r.CreatedAt,
 	}
 }
 
 func fromDomainEvent(e domain.AuthEvent) *authEventRow {
 	return &authEventRow{
-		Type:      truncate(string(e.Type), 64),
+		Type:      string(e.Type),
 		UserID:    int64(e.UserID),
 		SessionID: e.SessionID,
-		IP:        truncate(e.IP, 64),
-		UserAgent: truncate(e.UserAgent, 512),
+		IP:        e.Client.IP(),
+		UserAgent: e.Client.UserAgent(),
 		CreatedAt: e.At,
 	}
-}
-
-// truncate makes client-supplied text storable: valid UTF-8 without NUL
-// (PostgreSQL refuses both) and at most n characters (varchar(n) counts
-// characters), so an odd user agent is shortened rather than failing a login.
-func truncate(s string, n int) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n])
 }

@@ -41,7 +41,7 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 		"ByID":   func() error { _, err := users.ByID(ctx, 1); return err },
 		"List":   func() error { _, err := users.List(ctx, ports.UserQuery{}); return err },
 		"Update": func() error {
-			_, err := users.Update(ctx, 1, time.Now(), func(*domain.User, int) error { return nil })
+			_, err := users.Update(ctx, 1, func(*domain.User) error { return nil })
 			return err
 		},
 		"Refresh": func() error {
@@ -72,12 +72,3 @@ func TestOpenRejectsBadDSN(t *testing.T) {
 }
 
 func containsSecret(s string) bool { return strings.Contains(s, "secret") }
-
-// A family that keeps changing under a write is a "try again later", not a
-// bug: the HTTP edge answers it 503 rather than 500.
-func TestConflictIsUnavailable(t *testing.T) {
-	t.Parallel()
-	if !errors.Is(postgres.ErrConflict, ports.ErrUnavailable) {
-		t.Fatal("ErrConflict does not match ports.ErrUnavailable")
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/uptrace/bun"
 
@@ -25,18 +24,22 @@ func NewUserRepository(db *bun.DB) *UserRepository {
 	return &UserRepository{db: db}
 }
 
-const userColumns = "id, email, hashed_password, role, is_active, created_at"
+const userColumns = "id, email, hashed_password, role, is_active, created_at, session_epoch"
 
-// Create stores u and returns it with its id and stored creation time. It
-// returns domain.ErrEmailTaken when the email is already registered. A zero
-// CreatedAt takes the database's clock.
+// adminChangeLockKey is the pg_advisory_xact_lock key that serialises the
+// changes removing an active admin (the bytes of "authdadm"), so that two
+// admins demoting each other cannot both see the other one still active.
+const adminChangeLockKey int64 = 0x6175746864616d
+
+// Create stores u and returns it with its id. It returns
+// domain.ErrEmailTaken when the email is already registered.
 func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.User, error) {
 	row := fromDomainUser(u)
 	var created userRow
 	err := r.db.NewRaw(
-		"INSERT INTO users (email, hashed_password, role, is_active, created_at) "+
-			"VALUES (?, ?, ?, ?, coalesce(?, now())) RETURNING "+userColumns,
-		row.Email, row.HashedPassword, row.Role, row.IsActive, nullTime(row.CreatedAt),
+		"INSERT INTO users (email, hashed_password, role, is_active, created_at, session_epoch) "+
+			"VALUES (?, ?, ?, ?, ?, ?) RETURNING "+userColumns,
+		row.Email, row.HashedPassword, row.Role, row.IsActive, row.CreatedAt, row.SessionEpoch,
 	).Scan(ctx, &created)
 	if err != nil {
 		if isUniqueViolation(err, usersEmailKey) {
@@ -49,17 +52,17 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 
 // ByID returns the user with id, or domain.ErrUserNotFound.
 func (r *UserRepository) ByID(ctx context.Context, id domain.UserID) (*domain.User, error) {
-	return r.one(ctx, "id = ?", int64(id))
+	return r.one(ctx, r.db, "id = ?", int64(id))
 }
 
 // ByEmail returns the user with email, or domain.ErrUserNotFound.
 func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
-	return r.one(ctx, "email = ?", email.String())
+	return r.one(ctx, r.db, "email = ?", email.String())
 }
 
-func (r *UserRepository) one(ctx context.Context, where string, arg any) (*domain.User, error) {
+func (r *UserRepository) one(ctx context.Context, db bun.IDB, where string, args ...any) (*domain.User, error) {
 	var row userRow
-	err := r.db.NewRaw("SELECT "+userColumns+" FROM users WHERE "+where, arg).Scan(ctx, &row)
+	err := db.NewRaw("SELECT "+userColumns+" FROM users WHERE "+where, args...).Scan(ctx, &row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.ErrUserNotFound
 	}
@@ -69,18 +72,18 @@ func (r *UserRepository) one(ctx context.Context, where string, arg any) (*domai
 	return toDomainUser(&row)
 }
 
-// Update locks the active admins and the user with id (in id order, so
-// concurrent updates cannot deadlock), applies fn with the number of active
-// admins and writes the user, all in one transaction. When the user goes
-// from active to inactive, every family of the user that has not ended is
-// ended at now, with its tokens, in the same transaction. It returns
-// domain.ErrUserNotFound when no user has id, domain.ErrEmailTaken when the
-// new email is taken, and fn's error unchanged, storing nothing, when fn fails.
-func (r *UserRepository) Update(ctx context.Context, id domain.UserID, now time.Time, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
+// Update locks the user with id, applies fn and, in the same transaction,
+// stores the user and carries out what the change decided: a change that
+// removes an active admin counts the other active admins under
+// adminChangeLockKey and lets the user decide (domain.ErrLastAdmin), and a
+// change that ends sessions ends them. It returns domain.ErrUserNotFound
+// when no user has id, and fn's error unchanged, storing nothing, when fn
+// fails.
+func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
 	var updated *domain.User
 	var inner error // the closure's own error, already described
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		updated, inner = r.update(ctx, tx, id, now, fn)
+		updated, inner = r.update(ctx, tx, id, fn)
 		return inner
 	})
 	switch {
@@ -92,57 +95,56 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, now time.
 	return updated, nil
 }
 
-func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID, now time.Time, fn func(u *domain.User, activeAdmins int) error) (*domain.User, error) {
+func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
 	// FOR NO KEY UPDATE, not FOR UPDATE: it does not conflict with the
-	// KEY SHARE locks that inserts into token_families and
-	// refresh_tokens take on their user through the foreign keys.
-	var rows []userRow
-	if err := tx.NewRaw(
-		"SELECT "+userColumns+" FROM users WHERE id = ? OR (role = 'admin' AND is_active) "+
-			"ORDER BY id FOR NO KEY UPDATE",
-		int64(id),
-	).Scan(ctx, &rows); err != nil {
-		return nil, dbErr("lock user", err)
-	}
-	var target *userRow
-	admins := 0
-	for i := range rows {
-		if rows[i].Role == domain.RoleAdmin && rows[i].IsActive {
-			admins++
-		}
-		if rows[i].ID == int64(id) {
-			target = &rows[i]
-		}
-	}
-	if target == nil {
-		return nil, domain.ErrUserNotFound
-	}
-	u, err := toDomainUser(target)
+	// KEY SHARE locks that inserts into token_families and refresh_tokens
+	// take on their user through the foreign keys.
+	u, err := r.one(ctx, tx, "id = ? FOR NO KEY UPDATE", int64(id))
 	if err != nil {
 		return nil, err
 	}
-	wasActive := u.IsActive()
-	if err := fn(u, admins); err != nil {
+	if err := fn(u); err != nil {
 		return nil, err
 	}
-	row := fromDomainUser(u)
-	if _, err := tx.NewRaw(
-		"UPDATE users SET email = ?, hashed_password = ?, role = ?, is_active = ? WHERE id = ?",
-		row.Email, row.HashedPassword, row.Role, row.IsActive, int64(id),
-	).Exec(ctx); err != nil {
-		if isUniqueViolation(err, usersEmailKey) {
-			return nil, domain.ErrEmailTaken
+	if u.RemovesActiveAdmin() {
+		others, err := otherActiveAdmins(ctx, tx, id)
+		if err != nil {
+			return nil, err
 		}
-		return nil, dbErr("update user", err)
-	}
-	if wasActive && !u.IsActive() {
-		if _, err := endFamilies(ctx, tx, familyFilter{userID: int64(id), now: now}); err != nil {
+		if err := u.AllowAdminRemoval(others); err != nil {
 			return nil, err
 		}
 	}
+	row := fromDomainUser(u)
 	// The id comes from the locked row: fn cannot re-target the write.
-	updated := domain.RehydrateUser(id, u.Email(), u.PasswordHash(), u.Role(), u.IsActive(), target.CreatedAt)
-	return updated, nil
+	if _, err := tx.NewRaw(
+		"UPDATE users SET hashed_password = ?, role = ?, is_active = ?, session_epoch = ? WHERE id = ?",
+		row.HashedPassword, row.Role, row.IsActive, row.SessionEpoch, int64(id),
+	).Exec(ctx); err != nil {
+		return nil, dbErr("update user", err)
+	}
+	if end, ok := u.EndsSessions(); ok {
+		if _, err := endFamilies(ctx, tx, int64(id), end.At, end.Except); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// otherActiveAdmins counts the active admins other than id, after taking
+// the transaction-scoped lock that every change removing an admin takes:
+// the count then sees every such change that committed before.
+func otherActiveAdmins(ctx context.Context, tx bun.Tx, id domain.UserID) (int, error) {
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", adminChangeLockKey); err != nil {
+		return 0, dbErr("lock admin changes", err)
+	}
+	var n int
+	if err := tx.NewRaw(
+		"SELECT count(*) FROM users WHERE role = 'admin' AND is_active AND id <> ?", int64(id),
+	).Scan(ctx, &n); err != nil {
+		return 0, dbErr("count active admins", err)
+	}
+	return n, nil
 }
 
 // List returns up to q.Limit users with id > q.After in id order, only those

@@ -12,12 +12,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -129,13 +127,7 @@ func createAdmin(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	uc := &application.CreateAdmin{
-		Users:    postgres.NewUserRepository(db),
-		Families: postgres.NewFamilyRepository(db),
-		Hasher:   hasher,
-		Common:   password.NewCommonPasswords(),
-		Env:      application.Env{Clock: systemClock{}, Random: rand.Reader, Audit: postgres.NewAuditLog(db), Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
-	}
+	uc := application.New(useCaseDeps(cfg, db, systemClock{}, hasher, nil, nil)).CreateAdmin
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	u, created, err := uc.Do(ctx, *email, pw)

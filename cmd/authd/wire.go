@@ -43,9 +43,6 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			newHasher,
 			newTokens,
 			newMetrics,
-			fx.Annotate(postgres.NewUserRepository, fx.As(new(ports.UserRepository))),
-			fx.Annotate(postgres.NewFamilyRepository, fx.As(new(ports.FamilyRepository))),
-			fx.Annotate(postgres.NewAuditLog, fx.As(new(ports.AuditLog))),
 			fx.Annotate(func() systemClock { return systemClock{} }, fx.As(new(ports.Clock))),
 			newUseCases,
 			newHTTP,
@@ -140,49 +137,37 @@ func newMetrics(db *bun.DB, hasher *password.Hasher) *httpapi.Metrics {
 	return httpapi.NewMetrics(reg)
 }
 
-// useCaseDeps are the parts the use cases are built from.
-type useCaseDeps struct {
-	fx.In
-	Cfg      Config
-	Log      *slog.Logger
-	Users    ports.UserRepository
-	Families ports.FamilyRepository
-	Audit    ports.AuditLog
-	Clock    ports.Clock
-	Hasher   *password.Hasher
-	Tokens   *jwt.Issuer
+// newUseCases builds the server's use cases.
+func newUseCases(cfg Config, db *bun.DB, clock ports.Clock, hasher *password.Hasher, tokens *jwt.Issuer, log *slog.Logger) *application.UseCases {
+	return application.New(useCaseDeps(cfg, db, clock, hasher, tokens, log))
 }
 
-// newUseCases builds every use case in plain Go.
-func newUseCases(d useCaseDeps) httpapi.UseCases {
-	env := application.Env{Clock: d.Clock, Random: rand.Reader, Audit: d.Audit, Log: d.Log}
-	common := password.NewCommonPasswords()
+// useCaseDeps assembles what the use cases are built from: the PostgreSQL
+// repositories on db, the rate limits of cfg, and the given parts. tokens
+// may be nil for commands that issue no tokens.
+func useCaseDeps(cfg Config, db *bun.DB, clock ports.Clock, hasher ports.PasswordHasher, tokens ports.AccessTokenIssuer, log *slog.Logger) application.Deps {
 	limiter := func(l RateLimit) ports.RateLimiter {
-		if !d.Cfg.RateLimits {
-			return nil
+		if !cfg.RateLimits {
+			return application.Unlimited
 		}
 		return ratelimit.New(l.N, l.Window)
 	}
-	policy := d.Cfg.Session
-	return httpapi.UseCases{
-		Register: &application.Register{Users: d.Users, Hasher: d.Hasher, Common: common, PerIP: limiter(d.Cfg.RegisterPerIP), Env: env},
-		Login: &application.Login{
-			Users: d.Users, Families: d.Families, Hasher: d.Hasher, Tokens: d.Tokens, Policy: policy,
-			PerIP: limiter(d.Cfg.LoginPerIP), PerAccount: limiter(d.Cfg.LoginPerAccount), Env: env,
+	return application.Deps{
+		Users:    postgres.NewUserRepository(db),
+		Families: postgres.NewFamilyRepository(db),
+		Audit:    postgres.NewAuditLog(db),
+		Hasher:   hasher,
+		Common:   password.NewCommonPasswords(),
+		Tokens:   tokens,
+		Clock:    clock,
+		Random:   rand.Reader,
+		Log:      log,
+		Policy:   cfg.Session,
+		Limits: application.Limits{
+			LoginPerIP:      limiter(cfg.LoginPerIP),
+			LoginPerAccount: limiter(cfg.LoginPerAccount),
+			RegisterPerIP:   limiter(cfg.RegisterPerIP),
 		},
-		Refresh:            &application.Refresh{Families: d.Families, Tokens: d.Tokens, Policy: policy, Env: env},
-		Logout:             &application.Logout{Families: d.Families, Env: env},
-		LogoutAll:          &application.LogoutAll{Families: d.Families, Env: env},
-		CurrentUser:        &application.GetCurrentUser{Users: d.Users},
-		ListSessions:       &application.ListSessions{Families: d.Families, Env: env},
-		RevokeSession:      &application.RevokeSession{Families: d.Families, Env: env},
-		ChangePassword:     &application.ChangePassword{Users: d.Users, Families: d.Families, Hasher: d.Hasher, Common: common, Env: env},
-		AuthorizeAdmin:     &application.AuthorizeAdmin{Users: d.Users},
-		ListUsers:          &application.ListUsers{Users: d.Users},
-		GetUser:            &application.GetUser{Users: d.Users},
-		UpdateUser:         &application.UpdateUser{Users: d.Users, Env: env},
-		RevokeUserSessions: &application.RevokeUserSessions{Users: d.Users, Families: d.Families, Env: env},
-		ListAudit:          &application.ListAudit{Audit: d.Audit},
 	}
 }
 
@@ -195,7 +180,7 @@ type httpDeps struct {
 	Clock   ports.Clock
 	Tokens  *jwt.Issuer
 	Metrics *httpapi.Metrics
-	UC      httpapi.UseCases
+	UC      *application.UseCases
 }
 
 func newHTTP(d httpDeps) *fiber.App {

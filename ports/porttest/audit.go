@@ -12,23 +12,24 @@ import (
 	"authd/ports"
 )
 
-// AuditLog runs the contract of ports.AuditLog against the logs newLog
+// AuditLog runs the contract of ports.AuditLog against the logs newRepos
 // returns, one per subtest, with a UserRepository of the same store for the
 // users events refer to.
-func AuditLog(t *testing.T, newLog func(t *testing.T) (ports.UserRepository, ports.AuditLog)) {
+func AuditLog(t *testing.T, newRepos func(t *testing.T) Repos) {
 	t.Helper()
 	ctx := context.Background()
 
 	t.Run("record and list", func(t *testing.T) {
 		t.Parallel()
-		users, log := newLog(t)
+		r := newRepos(t)
+		users, log := r.Users, r.Audit
 		a := mustCreate(t, users, "alice")
 		b := mustCreate(t, users, "bob")
 		sid := uuid.New()
 		in := []domain.AuthEvent{
-			{Type: domain.EventUserRegistered, UserID: a.ID(), IP: "192.0.2.1", UserAgent: "curl/8", At: base},
-			{Type: domain.EventLoginFailed, IP: "198.51.100.9", UserAgent: "bot", At: base.Add(time.Second)},
-			{Type: domain.EventLoginSucceeded, UserID: a.ID(), SessionID: sid, IP: "192.0.2.1", At: base.Add(2 * time.Second)},
+			{Type: domain.EventUserRegistered, UserID: a.ID(), Client: domain.NewClientInfo("curl/8", "192.0.2.1"), At: base},
+			{Type: domain.EventLoginFailed, Client: domain.NewClientInfo("bot", "198.51.100.9"), At: base.Add(time.Second)},
+			{Type: domain.EventLoginSucceeded, UserID: a.ID(), SessionID: sid, Client: domain.NewClientInfo("", "192.0.2.1"), At: base.Add(2 * time.Second)},
 			{Type: domain.EventRoleChanged, UserID: b.ID(), At: base.Add(3 * time.Second)},
 			{Type: domain.EventLogout, UserID: a.ID(), SessionID: sid, At: base.Add(4 * time.Second)},
 		}

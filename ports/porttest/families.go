@@ -19,17 +19,16 @@ import (
 var policy = domain.SessionPolicy{TokenTTL: time.Hour, MaxLifetime: 24 * time.Hour}
 
 // FamilyRepository runs the contract of ports.FamilyRepository against the
-// repositories newRepos returns, one pair per subtest; both must share one
-// store, since families belong to users.
-func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepository, ports.FamilyRepository)) {
+// repositories newRepos returns, one set per subtest.
+func FamilyRepository(t *testing.T, newRepos func(t *testing.T) Repos) {
 	t.Helper()
 	ctx := context.Background()
 
 	t.Run("create and load", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "alice")
-		client := domain.ClientInfo{UserAgent: "Mozilla/5.0 (X11)", IP: "192.0.2.7"}
+		client := domain.NewClientInfo("Mozilla/5.0 (X11)", "192.0.2.7")
 		id := uuid.New()
 		first := newHash(t)
 		if err := fams.Create(ctx, domain.NewFamily(id, owner(u), first, client, base, policy)); err != nil {
@@ -61,7 +60,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("rotation", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "bob")
 		id, h1 := mustFamily(t, fams, u, base)
 		h2, h3 := newHash(t), newHash(t)
@@ -96,7 +95,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("reuse ends the family", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "carol")
 		_, h1 := mustFamily(t, fams, u, base)
 		h2, stolen := newHash(t), newHash(t)
@@ -124,18 +123,22 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("unknown token", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		mustFamily(t, fams, mustCreate(t, users, "dave"), base)
 		called := false
 		err := fams.UpdateByToken(ctx, newHash(t), func(*domain.Family) error { called = true; return nil })
 		if !errors.Is(err, domain.ErrInvalidRefreshToken) || called {
 			t.Fatalf("UpdateByToken(unknown) = %v (fn called: %v), want ErrInvalidRefreshToken without calling fn", err, called)
 		}
+		ghost := domain.Owner{ID: 1 << 40, Role: domain.RoleUser, Active: true}
+		if err := fams.Create(ctx, domain.NewFamily(uuid.New(), ghost, newHash(t), domain.ClientInfo{}, base, policy)); !errors.Is(err, domain.ErrUserNotFound) {
+			t.Fatalf("Create for a missing user = %v, want ErrUserNotFound", err)
+		}
 	})
 
 	t.Run("token expiry", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "erin")
 		_, h1 := mustFamily(t, fams, u, base)
 		if err := rotate(ctx, fams, h1, newHash(t), base.Add(policy.TokenTTL)); !errors.Is(err, domain.ErrInvalidRefreshToken) {
@@ -153,7 +156,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("absolute end", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "frank")
 		short := domain.SessionPolicy{TokenTTL: time.Hour, MaxLifetime: 2 * time.Hour}
 		h1 := newHash(t)
@@ -194,7 +197,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("logout is idempotent", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "grace")
 		id, h1 := mustFamily(t, fams, u, base)
 		end := func(at time.Time) func(*domain.Family) error {
@@ -219,7 +222,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("decision stored when fn fails", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "heidi")
 		_, h1 := mustFamily(t, fams, u, base)
 		errBoom := errors.New("boom")
@@ -237,7 +240,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("concurrent rotations of one token", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "ivan")
 		_, h1 := mustFamily(t, fams, u, base)
 		const n = 50
@@ -286,9 +289,11 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("end all for user", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "judy")
 		other := mustCreate(t, users, "mallory")
+		// An expired session is not live, so it is neither ended nor counted.
+		mustFamily(t, fams, u, base.Add(-2*policy.MaxLifetime))
 		f1, _ := mustFamily(t, fams, u, base)
 		f2, h2 := mustFamily(t, fams, u, base.Add(time.Minute))
 		f3, _ := mustFamily(t, fams, u, base.Add(2*time.Minute))
@@ -318,7 +323,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("list live newest first", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "niaj")
 		short := domain.SessionPolicy{TokenTTL: time.Minute, MaxLifetime: time.Minute}
 		if err := fams.Create(ctx, domain.NewFamily(uuid.New(), owner(u), newHash(t), domain.ClientInfo{}, base, short)); err != nil {
@@ -348,7 +353,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("update by id", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "olivia")
 		id, h1 := mustFamily(t, fams, u, base)
 		called := false
@@ -375,28 +380,26 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 
 	t.Run("owner is loaded fresh", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "peggy")
 		_, h1 := mustFamily(t, fams, u, base)
 		mustPromote(t, users, u.ID())
 		var got domain.Owner
 		_ = fams.UpdateByToken(ctx, h1, func(f *domain.Family) error { got = f.Owner(); return nil })
-		if want := (domain.Owner{ID: u.ID(), Role: domain.RoleAdmin, Active: true}); got != want {
+		if want := (domain.Owner{ID: u.ID(), Role: domain.RoleAdmin, Active: true, SessionEpoch: u.SessionEpoch()}); got != want {
 			t.Fatalf("owner = %+v, want %+v", got, want)
 		}
 	})
 
 	t.Run("deactivating the user ends its families", func(t *testing.T) {
 		t.Parallel()
-		users, fams := newRepos(t)
+		users, fams := newRepos(t).pair()
 		u := mustCreate(t, users, "rupert")
 		other := mustCreate(t, users, "sybil")
 		_, h1 := mustFamily(t, fams, u, base)
 		mustFamily(t, fams, u, base)
 		fo, _ := mustFamily(t, fams, other, base)
-		if _, err := users.Update(ctx, u.ID(), base, func(u *domain.User, _ int) error { u.Deactivate(); return nil }); err != nil {
-			t.Fatalf("deactivate: %v", err)
-		}
+		mustSetActive(t, users, u.ID(), false, base)
 		now := base.Add(time.Minute)
 		if live := mustListLive(t, fams, u.ID(), now); len(live) != 0 {
 			t.Fatalf("live families of a deactivated user = %d, want 0", len(live))
@@ -408,9 +411,7 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) (ports.UserRepos
 	})
 }
 
-func owner(u *domain.User) domain.Owner {
-	return domain.Owner{ID: u.ID(), Role: u.Role(), Active: u.IsActive()}
-}
+func owner(u *domain.User) domain.Owner { return u.Owner() }
 
 func newHash(t *testing.T) domain.TokenHash {
 	t.Helper()
@@ -425,7 +426,7 @@ func newHash(t *testing.T) domain.TokenHash {
 func mustFamily(t *testing.T, fams ports.FamilyRepository, u *domain.User, now time.Time) (uuid.UUID, domain.TokenHash) {
 	t.Helper()
 	id, h := uuid.New(), newHash(t)
-	if err := fams.Create(context.Background(), domain.NewFamily(id, owner(u), h, domain.ClientInfo{UserAgent: "test", IP: "192.0.2.1"}, now, policy)); err != nil {
+	if err := fams.Create(context.Background(), domain.NewFamily(id, owner(u), h, domain.NewClientInfo("test", "192.0.2.1"), now, policy)); err != nil {
 		t.Fatalf("Create family: %v", err)
 	}
 	return id, h

@@ -2,8 +2,9 @@
 // Every adapter runs them from its own tests, for example:
 //
 //	func TestUserRepository(t *testing.T) {
-//		porttest.UserRepository(t, func(t *testing.T) ports.UserRepository {
-//			return memory.NewStore().Users()
+//		porttest.UserRepository(t, func(t *testing.T) porttest.Repos {
+//			s := memory.NewStore()
+//			return porttest.Repos{Users: s.Users(), Families: s.Families(), ...}
 //		})
 //	}
 //
@@ -22,7 +23,23 @@ import (
 	"time"
 
 	"authd/domain"
+	"authd/ports"
 )
+
+// Repos are the repositories of one isolated store, as the suites need
+// them: families belong to users, and a user change ends families.
+type Repos struct {
+	Users    ports.UserRepository
+	Families ports.FamilyRepository
+	Audit    ports.AuditLog
+	// BreakSessionEnds makes every later attempt to end a session in this
+	// store fail, as a failing write would, so that the suites can check
+	// that a change and the session endings it decided are stored
+	// together or not at all.
+	BreakSessionEnds func(t *testing.T)
+}
+
+func (r Repos) pair() (ports.UserRepository, ports.FamilyRepository) { return r.Users, r.Families }
 
 // base is the suites' fixed "now"; it has no sub-microsecond part, so times
 // derived from it survive a round trip through PostgreSQL unchanged.

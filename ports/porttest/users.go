@@ -2,25 +2,28 @@ package porttest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"authd/domain"
 	"authd/ports"
 )
 
 // UserRepository runs the contract of ports.UserRepository against the
-// repositories newRepo returns, one per subtest.
-func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepository) {
+// repositories newRepos returns, one set per subtest.
+func UserRepository(t *testing.T, newRepos func(t *testing.T) Repos) {
 	t.Helper()
 	ctx := context.Background()
 
 	t.Run("create and get", func(t *testing.T) {
 		t.Parallel()
-		repo := newRepo(t)
+		repo := newRepos(t).Users
 		in := newUser(t, "Alice."+uniq(t)+"@Example.COM")
 		u, err := repo.Create(ctx, in)
 		if err != nil {
@@ -59,7 +62,7 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 
 	t.Run("not found", func(t *testing.T) {
 		t.Parallel()
-		repo := newRepo(t)
+		repo := newRepos(t).Users
 		u, err := repo.Create(ctx, newUser(t, "carol."+uniq(t)+"@example.com"))
 		if err != nil {
 			t.Fatal(err)
@@ -74,7 +77,7 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 
 	t.Run("email taken", func(t *testing.T) {
 		t.Parallel()
-		repo := newRepo(t)
+		repo := newRepos(t).Users
 		local := "dave." + uniq(t)
 		if _, err := repo.Create(ctx, newUser(t, local+"@x.io")); err != nil {
 			t.Fatal(err)
@@ -88,11 +91,12 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 
 	t.Run("update role and deactivate", func(t *testing.T) {
 		t.Parallel()
-		repo := newRepo(t)
+		repo := newRepos(t).Users
 		u := mustCreate(t, repo, "erin")
-		got, err := repo.Update(ctx, u.ID(), time.Now(), func(u *domain.User, _ int) error {
-			u.ChangeRole(domain.RoleAdmin)
-			u.ChangePasswordHash(phc + "x")
+		admin := domain.RoleAdmin
+		got, err := repo.Update(ctx, u.ID(), func(u *domain.User) error {
+			u.Apply(domain.UserChange{Role: &admin}, base)
+			u.UpgradePasswordHash(phc + "x")
 			return nil
 		})
 		if err != nil {
@@ -108,24 +112,22 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 
 		// A second admin, so that deactivating the first is allowed.
 		mustPromote(t, repo, mustCreate(t, repo, "frank").ID())
-		off := false
-		if _, err := repo.Update(ctx, u.ID(), time.Now(), func(u *domain.User, admins int) error {
-			return u.Apply(domain.UserChange{Active: &off}, admins)
-		}); err != nil {
-			t.Fatalf("deactivate: %v", err)
-		}
+		mustSetActive(t, repo, u.ID(), false, base)
 		stored, _ = repo.ByID(ctx, u.ID())
 		checkUser(t, stored, u.Email(), domain.RoleAdmin, false)
+		if stored.SessionEpoch() != u.SessionEpoch()+1 {
+			t.Errorf("session epoch after deactivation = %d, want %d", stored.SessionEpoch(), u.SessionEpoch()+1)
+		}
 	})
 
 	t.Run("update failure stores nothing", func(t *testing.T) {
 		t.Parallel()
-		repo := newRepo(t)
+		repo := newRepos(t).Users
 		u := mustCreate(t, repo, "grace")
 		errBoom := errors.New("boom")
-		got, err := repo.Update(ctx, u.ID(), time.Now(), func(u *domain.User, _ int) error {
-			u.ChangeRole(domain.RoleAdmin)
-			u.Deactivate()
+		admin, off := domain.RoleAdmin, false
+		got, err := repo.Update(ctx, u.ID(), func(u *domain.User) error {
+			u.Apply(domain.UserChange{Role: &admin, Active: &off}, base)
 			return errBoom
 		})
 		if !errors.Is(err, errBoom) || got != nil {
@@ -137,59 +139,66 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 
 	t.Run("update missing user", func(t *testing.T) {
 		t.Parallel()
-		repo := newRepo(t)
+		repo := newRepos(t).Users
 		u := mustCreate(t, repo, "heidi")
 		called := false
-		_, err := repo.Update(ctx, u.ID()+1000, time.Now(), func(*domain.User, int) error { called = true; return nil })
+		_, err := repo.Update(ctx, u.ID()+1000, func(*domain.User) error { called = true; return nil })
 		if !errors.Is(err, domain.ErrUserNotFound) || called {
 			t.Fatalf("Update(missing) = %v (fn called: %v), want ErrUserNotFound without calling fn", err, called)
 		}
 	})
 
-	t.Run("active admins are counted", func(t *testing.T) {
+	t.Run("only active admins count as other admins", func(t *testing.T) {
 		t.Parallel()
-		repo := newRepo(t)
+		repo := newRepos(t).Users
 		a := mustCreate(t, repo, "ivan")
 		b := mustCreate(t, repo, "judy")
-		c := mustCreate(t, repo, "mallory")
-		if n := adminsSeen(t, repo, a.ID()); n != 0 {
-			t.Fatalf("active admins = %d, want 0", n)
-		}
 		mustPromote(t, repo, a.ID())
 		mustPromote(t, repo, b.ID())
-		if n := adminsSeen(t, repo, c.ID()); n != 2 {
-			t.Fatalf("active admins = %d, want 2", n)
+		// An inactive admin is not an active admin: with b switched off, a
+		// is the last one.
+		mustSetActive(t, repo, b.ID(), false, base)
+		user := domain.RoleUser
+		if _, err := repo.Update(ctx, a.ID(), func(u *domain.User) error {
+			u.Apply(domain.UserChange{Role: &user}, base)
+			return nil
+		}); !errors.Is(err, domain.ErrLastAdmin) {
+			t.Fatalf("demoting the only active admin: %v, want ErrLastAdmin", err)
 		}
-		// An inactive admin is not an active admin.
-		if _, err := repo.Update(ctx, b.ID(), time.Now(), func(u *domain.User, _ int) error { u.Deactivate(); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		if n := adminsSeen(t, repo, c.ID()); n != 1 {
-			t.Fatalf("active admins after deactivating one = %d, want 1", n)
+		mustSetActive(t, repo, b.ID(), true, base)
+		if _, err := repo.Update(ctx, a.ID(), func(u *domain.User) error {
+			u.Apply(domain.UserChange{Role: &user}, base)
+			return nil
+		}); err != nil {
+			t.Fatalf("demoting one of two active admins: %v", err)
 		}
 	})
 
 	t.Run("last admin", func(t *testing.T) {
 		t.Parallel()
-		repo := newRepo(t)
+		repo := newRepos(t).Users
 		a := mustCreate(t, repo, "niaj")
 		mustPromote(t, repo, a.ID())
 		user, off := domain.RoleUser, false
 		for _, c := range []domain.UserChange{{Role: &user}, {Active: &off}, {Role: &user, Active: &off}} {
-			if _, err := repo.Update(ctx, a.ID(), time.Now(), func(u *domain.User, admins int) error {
-				return u.Apply(c, admins)
+			if _, err := repo.Update(ctx, a.ID(), func(u *domain.User) error {
+				u.Apply(c, base)
+				return nil
 			}); !errors.Is(err, domain.ErrLastAdmin) {
 				t.Errorf("Update(%+v) on the last admin error = %v, want ErrLastAdmin", c, err)
 			}
 		}
 		stored, _ := repo.ByID(ctx, a.ID())
 		checkUser(t, stored, a.Email(), domain.RoleAdmin, true)
+		if stored.SessionEpoch() != a.SessionEpoch() {
+			t.Errorf("a refused deactivation moved the session epoch to %d", stored.SessionEpoch())
+		}
 	})
 
 	t.Run("two admins demote each other concurrently", func(t *testing.T) {
 		t.Parallel()
 		for round := range 10 {
-			repo := newRepo(t)
+			repo := newRepos(t).Users
 			a := mustCreate(t, repo, fmt.Sprint("olivia", round))
 			b := mustCreate(t, repo, fmt.Sprint("peggy", round))
 			mustPromote(t, repo, a.ID())
@@ -201,8 +210,9 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 			for i, id := range []domain.UserID{a.ID(), b.ID()} {
 				wg.Go(func() {
 					<-start
-					_, errs[i] = repo.Update(ctx, id, time.Now(), func(u *domain.User, admins int) error {
-						return u.Apply(domain.UserChange{Role: &user}, admins)
+					_, errs[i] = repo.Update(ctx, id, func(u *domain.User) error {
+						u.Apply(domain.UserChange{Role: &user}, base)
+						return nil
 					})
 				})
 			}
@@ -222,15 +232,180 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 			if ok != 1 || last != 1 {
 				t.Fatalf("round %d: %d succeeded and %d got ErrLastAdmin, want 1 and 1", round, ok, last)
 			}
-			if n := adminsSeen(t, repo, a.ID()); n != 1 {
-				t.Fatalf("round %d: %d active admins left, want 1", round, n)
+			admins := 0
+			for _, id := range []domain.UserID{a.ID(), b.ID()} {
+				if u, _ := repo.ByID(ctx, id); u.IsAdmin() {
+					admins++
+				}
+			}
+			if admins != 1 {
+				t.Fatalf("round %d: %d active admins left, want 1", round, admins)
+			}
+		}
+	})
+
+	t.Run("a change that keeps every admin waits for no other user", func(t *testing.T) {
+		t.Parallel()
+		repo := newRepos(t).Users
+		a := mustCreate(t, repo, "quentin")
+		b := mustCreate(t, repo, "rosa")
+		mustPromote(t, repo, a.ID())
+		mustPromote(t, repo, b.ID())
+		// An update of b holds b while its fn runs.
+		entered, release := make(chan struct{}), make(chan struct{})
+		held := make(chan error, 1)
+		go func() {
+			_, err := repo.Update(ctx, b.ID(), func(*domain.User) error {
+				close(entered)
+				<-release
+				return nil
+			})
+			held <- err
+		}()
+		<-entered
+		// A password change of the other admin neither counts nor locks
+		// the admins, so it does not wait for b.
+		done := make(chan error, 1)
+		go func() {
+			_, err := repo.Update(ctx, a.ID(), func(u *domain.User) error {
+				u.ChangePassword(phc+"new", uuid.Nil, base)
+				return nil
+			})
+			done <- err
+		}()
+		var err error
+		select {
+		case err = <-done:
+			close(release)
+		case <-time.After(5 * time.Second):
+			t.Error("a password change waited for an update of another admin")
+			close(release)
+			err = <-done
+		}
+		if err != nil {
+			t.Errorf("password change of another admin: %v", err)
+		}
+		if err := <-held; err != nil {
+			t.Fatalf("held update: %v", err)
+		}
+	})
+
+	t.Run("deactivation ends every session in the same transaction", func(t *testing.T) {
+		t.Parallel()
+		r := newRepos(t)
+		u := mustCreate(t, r.Users, "sam")
+		other := mustCreate(t, r.Users, "tara")
+		mustFamily(t, r.Families, u, base)
+		mustFamily(t, r.Families, u, base)
+		fo, _ := mustFamily(t, r.Families, other, base)
+		now := base.Add(time.Minute)
+		mustSetActive(t, r.Users, u.ID(), false, now)
+		if live := mustListLive(t, r.Families, u.ID(), now); len(live) != 0 {
+			t.Fatalf("live sessions after deactivation = %d, want 0", len(live))
+		}
+		checkFamilies(t, mustListLive(t, r.Families, other.ID(), now), fo)
+
+		// When ending the sessions fails, the deactivation is not stored
+		// either.
+		v := mustCreate(t, r.Users, "uma")
+		fv, _ := mustFamily(t, r.Families, v, base)
+		r.BreakSessionEnds(t)
+		off := false
+		if _, err := r.Users.Update(ctx, v.ID(), func(u *domain.User) error {
+			u.Apply(domain.UserChange{Active: &off}, now)
+			return nil
+		}); err == nil {
+			t.Fatal("deactivation succeeded although its sessions could not be ended")
+		}
+		stored, _ := r.Users.ByID(ctx, v.ID())
+		checkUser(t, stored, v.Email(), domain.RoleUser, true)
+		checkFamilies(t, mustListLive(t, r.Families, v.ID(), now), fv)
+	})
+
+	t.Run("password change ends the other sessions atomically", func(t *testing.T) {
+		t.Parallel()
+		r := newRepos(t)
+		u := mustCreate(t, r.Users, "victor")
+		keep, _ := mustFamily(t, r.Families, u, base)
+		mustFamily(t, r.Families, u, base)
+		now := base.Add(time.Minute)
+		if _, err := r.Users.Update(ctx, u.ID(), func(u *domain.User) error {
+			u.ChangePassword(phc+"2", keep, now)
+			return nil
+		}); err != nil {
+			t.Fatalf("password change: %v", err)
+		}
+		checkFamilies(t, mustListLive(t, r.Families, u.ID(), now), keep)
+
+		// A failure between the two writes leaves neither.
+		v := mustCreate(t, r.Users, "wanda")
+		k2, _ := mustFamily(t, r.Families, v, base)
+		o2, _ := mustFamily(t, r.Families, v, base.Add(time.Second))
+		r.BreakSessionEnds(t)
+		if _, err := r.Users.Update(ctx, v.ID(), func(u *domain.User) error {
+			u.ChangePassword(phc+"3", k2, now)
+			return nil
+		}); err == nil {
+			t.Fatal("password change succeeded although the other sessions could not be ended")
+		}
+		stored, _ := r.Users.ByID(ctx, v.ID())
+		if stored.PasswordHash() != phc || stored.SessionEpoch() != v.SessionEpoch() {
+			t.Errorf("after the failed change: hash %q epoch %d, want the old ones", stored.PasswordHash(), stored.SessionEpoch())
+		}
+		checkFamilies(t, mustListLive(t, r.Families, v.ID(), now), o2, k2)
+	})
+
+	t.Run("a login racing a password change cannot keep a session made with the old password", func(t *testing.T) {
+		t.Parallel()
+		r := newRepos(t)
+		u := mustCreate(t, r.Users, "xena")
+		read := u // what a login read before checking the password
+		mustChangePassword(t, r.Users, u.ID(), base)
+		_, err := createFamily(ctx, r.Families, read, base.Add(time.Second))
+		if !errors.Is(err, ports.ErrOwnerChanged) {
+			t.Fatalf("opening a session with the user as read before the change: %v, want ErrOwnerChanged", err)
+		}
+		// A deactivation in between refuses the session the same way.
+		v := mustCreate(t, r.Users, "yuri")
+		mustSetActive(t, r.Users, v.ID(), false, base)
+		if _, err := createFamily(ctx, r.Families, v, base.Add(time.Second)); !errors.Is(err, ports.ErrOwnerChanged) {
+			t.Fatalf("opening a session for a user deactivated since: %v, want ErrOwnerChanged", err)
+		}
+		// Read afresh, the user can log in again.
+		fresh, _ := r.Users.ByID(ctx, u.ID())
+		if _, err := createFamily(ctx, r.Families, fresh, base.Add(2*time.Second)); err != nil {
+			t.Fatalf("opening a session after reading the user again: %v", err)
+		}
+
+		// Concurrently: sessions opened by logins that read the user
+		// before the change either existed before it (and it ended them)
+		// or are refused; none stays live.
+		for round := range 5 {
+			w := mustCreate(t, r.Users, fmt.Sprint("zoe", round))
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					<-start
+					for range 5 {
+						if _, err := createFamily(ctx, r.Families, w, base); err != nil && !errors.Is(err, ports.ErrOwnerChanged) {
+							t.Errorf("round %d: create: %v", round, err)
+						}
+					}
+				})
+			}
+			close(start)
+			mustChangePassword(t, r.Users, w.ID(), base.Add(time.Second))
+			wg.Wait()
+			if live := mustListLive(t, r.Families, w.ID(), base.Add(time.Minute)); len(live) != 0 {
+				t.Fatalf("round %d: %d sessions opened with the old password are live", round, len(live))
 			}
 		}
 	})
 
 	t.Run("list", func(t *testing.T) {
 		t.Parallel()
-		repo := newRepo(t)
+		repo := newRepos(t).Users
 		p := "l" + uniq(t)
 		names := []string{p + "a_b", p + "axb", p + "a%c", p + "abc", p + "zed"}
 		var ids []domain.UserID
@@ -250,6 +425,8 @@ func UserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepositor
 			{"prefix", ports.UserQuery{EmailPrefix: p + "a", Limit: 10}, ids[:4]},
 			{"underscore is literal", ports.UserQuery{EmailPrefix: p + "a_", Limit: 10}, ids[:1]},
 			{"percent is literal", ports.UserQuery{EmailPrefix: p + "a%", Limit: 10}, ids[2:3]},
+			// Unescaped, `a\%` would match the "a%c" address.
+			{"backslash is literal", ports.UserQuery{EmailPrefix: p + `a\`, Limit: 10}, nil},
 			{"whole email", ports.UserQuery{EmailPrefix: p + "zed@x.io", Limit: 10}, ids[4:]},
 			{"no match", ports.UserQuery{EmailPrefix: p + "q", Limit: 10}, nil},
 		}
@@ -291,25 +468,43 @@ func mustCreateEmail(t *testing.T, repo ports.UserRepository, email string) *dom
 func mustPromote(t *testing.T, repo ports.UserRepository, id domain.UserID) {
 	t.Helper()
 	admin := domain.RoleAdmin
-	if _, err := repo.Update(context.Background(), id, time.Now(), func(u *domain.User, admins int) error {
-		return u.Apply(domain.UserChange{Role: &admin}, admins)
+	if _, err := repo.Update(context.Background(), id, func(u *domain.User) error {
+		u.Apply(domain.UserChange{Role: &admin}, base)
+		return nil
 	}); err != nil {
 		t.Fatalf("promote %d: %v", id, err)
 	}
 }
 
-// adminsSeen returns the active-admin count an Update of id is given.
-func adminsSeen(t *testing.T, repo ports.UserRepository, id domain.UserID) int {
+func mustSetActive(t *testing.T, repo ports.UserRepository, id domain.UserID, active bool, now time.Time) {
 	t.Helper()
-	errSeen := errors.New("seen")
-	n := -1
-	if _, err := repo.Update(context.Background(), id, time.Now(), func(_ *domain.User, admins int) error {
-		n = admins
-		return errSeen
-	}); !errors.Is(err, errSeen) {
-		t.Fatalf("Update: %v", err)
+	if _, err := repo.Update(context.Background(), id, func(u *domain.User) error {
+		u.Apply(domain.UserChange{Active: &active}, now)
+		return nil
+	}); err != nil {
+		t.Fatalf("set active=%v on %d: %v", active, id, err)
 	}
-	return n
+}
+
+// mustChangePassword changes the user's password, ending every session.
+func mustChangePassword(t *testing.T, repo ports.UserRepository, id domain.UserID, now time.Time) {
+	t.Helper()
+	if _, err := repo.Update(context.Background(), id, func(u *domain.User) error {
+		u.ChangePassword(phc+"changed", uuid.Nil, now)
+		return nil
+	}); err != nil {
+		t.Fatalf("change password of %d: %v", id, err)
+	}
+}
+
+// createFamily opens a session for u as read by a login.
+func createFamily(ctx context.Context, fams ports.FamilyRepository, u *domain.User, now time.Time) (uuid.UUID, error) {
+	id := uuid.New()
+	_, h, err := domain.NewRefreshSecret(rand.Reader)
+	if err != nil {
+		return id, err
+	}
+	return id, fams.Create(ctx, domain.NewFamily(id, u.Owner(), h, domain.ClientInfo{}, now, policy))
 }
 
 func checkUser(t *testing.T, u *domain.User, email domain.Email, role domain.Role, active bool) {
