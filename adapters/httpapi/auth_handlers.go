@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -84,8 +83,9 @@ func (s *server) register(c *fiber.Ctx) error {
 	}
 	u, err := s.uc.Register.Do(c.UserContext(), application.RegisterInput{Email: *b.Email, Password: *b.Password, Client: clientInfo(c)})
 	if err != nil {
-		s.deps.Metrics.countRateLimited(err)
-		return err
+		f := classify(err)
+		s.deps.Metrics.countRateLimited(f.result())
+		return f
 	}
 	return c.Status(fiber.StatusCreated).JSON(toUserJSON(u))
 }
@@ -99,10 +99,12 @@ func (s *server) login(c *fiber.Ctx) error {
 		return err
 	}
 	tp, err := s.uc.Login.Do(c.UserContext(), application.LoginInput{Email: *b.Email, Password: *b.Password, Client: clientInfo(c)})
-	s.deps.Metrics.countLogin(err)
 	if err != nil {
-		return err
+		f := classify(err)
+		s.deps.Metrics.countLogin(f.result())
+		return f
 	}
+	s.deps.Metrics.countLogin(resultSuccess)
 	c.Locals(userIDKey, int64(tp.UserID))
 	return writeTokens(c, tp)
 }
@@ -116,10 +118,12 @@ func (s *server) refresh(c *fiber.Ctx) error {
 		return err
 	}
 	tp, err := s.uc.Refresh.Do(c.UserContext(), application.RefreshInput{RefreshToken: *b.RefreshToken, Client: clientInfo(c)})
-	s.deps.Metrics.countRefresh(err)
 	if err != nil {
-		return err
+		f := classify(err)
+		s.deps.Metrics.countRefresh(f.result())
+		return f
 	}
+	s.deps.Metrics.countRefresh(resultSuccess)
 	c.Locals(userIDKey, int64(tp.UserID))
 	return writeTokens(c, tp)
 }
@@ -157,14 +161,4 @@ func (s *server) jwks(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(s.deps.JWKS)
-}
-
-// errIsAny reports whether err matches any of targets.
-func errIsAny(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
 }
