@@ -150,3 +150,30 @@ func TestJWKS(t *testing.T) {
 		t.Error("the JWKS publishes the private key")
 	}
 }
+
+// TestOAuthErrorShapeFollowsTheRoute checks that the route a request
+// matched, not the spelling of its path, decides the shape of its errors.
+func TestOAuthErrorShapeFollowsTheRoute(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	form := func(path, body string) request {
+		return request{method: "POST", path: path, body: body, contentType: "application/x-www-form-urlencoded"}
+	}
+	// Fiber routes a trailing slash and any letter case to the OAuth routes.
+	f.send(t, form("/oauth/token/", "grant_type=password")).oauthError(t, http.StatusBadRequest, "unsupported_grant_type")
+	f.send(t, form("/oauth/revoke/", "token_type_hint=refresh_token")).oauthError(t, http.StatusBadRequest, "invalid_request")
+	// The document spells paths in lower case, so this answer is checked by hand.
+	resp, err := f.app.Test(form("/OAuth/Token", "grant_type=password").build(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e oauthErrorBody
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != http.StatusBadRequest || e.Error != "unsupported_grant_type" {
+		t.Errorf("POST /OAuth/Token = %d %+v (%v), want 400 unsupported_grant_type", resp.StatusCode, e, err)
+	}
+
+	// Requests no OAuth route took are answered as problems.
+	f.do(t, "GET", "/oauth/token", "", "").problem(t, http.StatusMethodNotAllowed, "method_not_allowed")
+	f.send(t, form("/oauth/token/extra", "grant_type=password")).problem(t, http.StatusNotFound, "not_found")
+}

@@ -105,15 +105,15 @@ func New(cfg Config, deps Deps) *fiber.App {
 }
 
 // handleError is Fiber's error handler: every error is classified once and
-// leaves as a problem document or, on the OAuth endpoints, an RFC 6749 §5.2
-// error.
+// leaves in the shape its route speaks, a problem document or, on the OAuth
+// endpoints, an RFC 6749 §5.2 error.
 func (s *server) handleError(c *fiber.Ctx, err error) error {
 	f := classify(err)
 	if f.row.logged {
 		s.deps.Log.ErrorContext(c.UserContext(), "request failed",
 			"request_id", requestID(c), "method", c.Method(), "route", routeOf(c), "err", f.err)
 	}
-	if oauthRoute(c) {
+	if r, ok := s.matchedRoute(c); ok && r.oauth {
 		return writeOAuthError(c, f)
 	}
 	return writeProblem(c, f)
