@@ -4,8 +4,6 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-
-	"authd/application"
 )
 
 // oauthError is an RFC 6749 §5.2 error response.
@@ -69,15 +67,7 @@ func (s *server) oauthToken(c *fiber.Ctx) error {
 	if rt == "" {
 		return &oauthParamError{"refresh_token is required"}
 	}
-	tp, err := s.uc.Refresh.Do(c.UserContext(), application.RefreshInput{RefreshToken: rt, Client: clientInfo(c)})
-	if err != nil {
-		f := classify(err)
-		s.deps.Metrics.countRefresh(f.result())
-		return f
-	}
-	s.deps.Metrics.countRefresh(resultSuccess)
-	c.Locals(userIDKey, int64(tp.UserID))
-	return writeTokens(c, tp)
+	return s.rotate(c, rt)
 }
 
 // oauthRevoke is the RFC 7009 revocation endpoint. A refresh token ends its
@@ -92,12 +82,8 @@ func (s *server) oauthRevoke(c *fiber.Ctx) error {
 	if token == "" {
 		return &oauthParamError{"token is required"}
 	}
-	if err := s.uc.Logout.Do(c.UserContext(), token, clientInfo(c)); err != nil {
-		return err
-	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Status(fiber.StatusOK)
-	return nil
+	return s.revoke(c, token, fiber.StatusOK)
 }
 
 // metadata is the RFC 8414 authorization server metadata.

@@ -177,3 +177,30 @@ func TestOAuthErrorShapeFollowsTheRoute(t *testing.T) {
 	f.do(t, "GET", "/oauth/token", "", "").problem(t, http.StatusMethodNotAllowed, "method_not_allowed")
 	f.send(t, form("/oauth/token/extra", "grant_type=password")).problem(t, http.StatusNotFound, "not_found")
 }
+
+// TestRotationsAreCountedOnBothEndpoints checks that the refresh grant of
+// /oauth/token is counted like /v1/auth/refresh, by the error table's labels.
+func TestRotationsAreCountedOnBothEndpoints(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := f.newAccount(t, "counted@example.com")
+	grant := func(token string) response {
+		return f.form(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}})
+	}
+	next := decode[tokenBody](t, grant(a.tokens.RefreshToken), http.StatusOK)
+	grant(a.tokens.RefreshToken).oauthError(t, http.StatusBadRequest, "invalid_grant")
+	f.refresh(t, next.RefreshToken).problem(t, http.StatusUnauthorized, "invalid_refresh_token")
+	grant(base64.RawURLEncoding.EncodeToString(make([]byte, 32))).oauthError(t, http.StatusBadRequest, "invalid_grant")
+
+	text := string(f.do(t, "GET", "/metrics", "", "").body)
+	for _, want := range []string{
+		`authd_refreshes_total{result="success"} 1`,
+		`authd_refreshes_total{result="reused"} 1`,
+		`authd_refreshes_total{result="invalid"} 2`,
+		"authd_refresh_token_reuse_detected_total 1",
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
