@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,8 +63,9 @@ func (s *server) register(c *fiber.Ctx) error {
 	}
 	u, err := s.uc.Register.Do(c.UserContext(), application.RegisterInput{Email: *b.Email, Password: *b.Password, Client: clientInfo(c)})
 	if err != nil {
-		s.deps.Metrics.countRateLimited(err)
-		return err
+		f := classify(err)
+		s.deps.Metrics.countRateLimited(f.result())
+		return f
 	}
 	return c.Status(fiber.StatusCreated).JSON(toUserJSON(u))
 }
@@ -79,10 +79,12 @@ func (s *server) login(c *fiber.Ctx) error {
 		return err
 	}
 	tp, err := s.uc.Login.Do(c.UserContext(), application.LoginInput{Email: *b.Email, Password: *b.Password, Client: clientInfo(c)})
-	s.deps.Metrics.countLogin(err)
 	if err != nil {
-		return err
+		f := classify(err)
+		s.deps.Metrics.countLogin(f.result())
+		return f
 	}
+	s.deps.Metrics.countLogin(resultSuccess)
 	c.Locals(userIDKey, int64(tp.UserID))
 	return writeTokens(c, tp)
 }
@@ -95,13 +97,7 @@ func (s *server) refresh(c *fiber.Ctx) error {
 	if err := require(field{"refresh_token", b.RefreshToken}); err != nil {
 		return err
 	}
-	tp, err := s.uc.Refresh.Do(c.UserContext(), application.RefreshInput{RefreshToken: *b.RefreshToken, Client: clientInfo(c)})
-	s.deps.Metrics.countRefresh(err)
-	if err != nil {
-		return err
-	}
-	c.Locals(userIDKey, int64(tp.UserID))
-	return writeTokens(c, tp)
+	return s.rotate(c, *b.RefreshToken)
 }
 
 func (s *server) logout(c *fiber.Ctx) error {
@@ -112,10 +108,35 @@ func (s *server) logout(c *fiber.Ctx) error {
 	if err := require(field{"refresh_token", b.RefreshToken}); err != nil {
 		return err
 	}
-	if err := s.uc.Logout.Do(c.UserContext(), *b.RefreshToken, clientInfo(c)); err != nil {
+	return s.revoke(c, *b.RefreshToken, fiber.StatusNoContent)
+}
+
+// rotate is the one rotation path of the HTTP edge, behind POST
+// /v1/auth/refresh and the refresh_token grant of POST /oauth/token, which
+// differ only in how they read the token: it exchanges the refresh token for
+// its successor, counts the outcome and answers the new pair.
+func (s *server) rotate(c *fiber.Ctx, refreshToken string) error {
+	tp, err := s.uc.Refresh.Do(c.UserContext(), application.RefreshInput{RefreshToken: refreshToken, Client: clientInfo(c)})
+	if err != nil {
+		f := classify(err)
+		s.deps.Metrics.countRefresh(f.result())
+		return f
+	}
+	s.deps.Metrics.countRefresh(resultSuccess)
+	c.Locals(userIDKey, int64(tp.UserID))
+	return writeTokens(c, tp)
+}
+
+// revoke is the one revocation path of the HTTP edge, behind POST
+// /v1/auth/logout and POST /oauth/revoke (RFC 7009): it ends the session the
+// refresh token belongs to and answers status with no body. Unknown tokens
+// and ended sessions are not an error, so revoking twice answers the same.
+func (s *server) revoke(c *fiber.Ctx, refreshToken string, status int) error {
+	if err := s.uc.Logout.Do(c.UserContext(), refreshToken, clientInfo(c)); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusNoContent)
+	c.Status(status)
+	return nil
 }
 
 func (s *server) logoutAll(c *fiber.Ctx) error {
@@ -137,14 +158,4 @@ func (s *server) jwks(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(s.deps.JWKS)
-}
-
-// errIsAny reports whether err matches any of targets.
-func errIsAny(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
 }

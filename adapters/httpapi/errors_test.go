@@ -394,3 +394,46 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyUnexpectedErrorsAreLoggedAsErrors checks the log level the error
+// table decides: client errors, on JSON and OAuth routes alike, and a
+// database outage are answered without an error line; an unexpected error
+// is logged once for operators.
+func TestOnlyUnexpectedErrorsAreLoggedAsErrors(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, options{limits: generousLimits, wrapUsers: func(u ports.UserRepository) ports.UserRepository {
+		return failingUsers{u}
+	}})
+	errorLines := func() []map[string]any {
+		t.Helper()
+		var out []map[string]any
+		for _, l := range f.logLines(t) {
+			if l["level"] == "ERROR" {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+
+	f.do(t, "POST", "/v1/auth/register", `{}`, "").problem(t, http.StatusUnprocessableEntity, "validation_failed")
+	f.do(t, "POST", "/v1/auth/register", `{"email":`, "").problem(t, http.StatusBadRequest, "malformed_request")
+	f.do(t, "GET", "/v1/users/me", "", "").problem(t, http.StatusUnauthorized, "invalid_token")
+	f.do(t, "GET", "/nowhere", "", "").problem(t, http.StatusNotFound, "not_found")
+	f.form(t, "/oauth/token", url.Values{}).oauthError(t, http.StatusBadRequest, "invalid_request")
+	f.form(t, "/oauth/token", url.Values{"grant_type": {"password"}}).oauthError(t, http.StatusBadRequest, "unsupported_grant_type")
+	f.form(t, "/oauth/revoke", url.Values{}).oauthError(t, http.StatusBadRequest, "invalid_request")
+	f.store.SetUnavailable(true)
+	f.do(t, "POST", "/v1/auth/refresh", refreshJSON("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), "").
+		problem(t, http.StatusServiceUnavailable, "database_unavailable")
+	f.store.SetUnavailable(false)
+	if lines := errorLines(); len(lines) != 0 {
+		t.Errorf("expected answers were logged as errors: %v", lines)
+	}
+
+	f.do(t, "POST", "/v1/auth/login", credentials("boom@example.com", strongPassword), "").
+		problem(t, http.StatusInternalServerError, "internal_error")
+	lines := errorLines()
+	if len(lines) != 1 || lines[0]["route"] != "/v1/auth/login" || lines[0]["request_id"] == "" {
+		t.Errorf("error lines = %v, want one for the login, with its request id", lines)
+	}
+}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"strconv"
 	"time"
 
@@ -9,8 +8,6 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"authd/domain"
 )
 
 // Metrics are the Prometheus metrics of the HTTP layer. Route labels are
@@ -67,40 +64,22 @@ func (m *Metrics) observeRequest(method, route string, status int, d time.Durati
 	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
 }
 
-// result names the outcome of a login or refresh for metric labels.
-func result(err error) string {
-	switch {
-	case err == nil:
-		return "success"
-	case errors.Is(err, domain.ErrRateLimited):
-		return "rate_limited"
-	case errors.Is(err, domain.ErrInvalidCredentials):
-		return "invalid_credentials"
-	case errors.Is(err, domain.ErrAccountDisabled):
-		return "account_disabled"
-	case errors.Is(err, domain.ErrRefreshTokenReused):
-		return "reused"
-	case errors.Is(err, domain.ErrInvalidRefreshToken):
-		return "invalid"
-	default:
-		return "error"
-	}
+// countLogin counts a login by its result label, one of the error table's.
+func (m *Metrics) countLogin(result string) {
+	m.logins.WithLabelValues(result).Inc()
+	m.countRateLimited(result)
 }
 
-func (m *Metrics) countLogin(err error) {
-	m.logins.WithLabelValues(result(err)).Inc()
-	m.countRateLimited(err)
-}
-
-func (m *Metrics) countRefresh(err error) {
-	m.refreshes.WithLabelValues(result(err)).Inc()
-	if errors.Is(err, domain.ErrRefreshTokenReused) {
+// countRefresh counts a rotation by its result label, one of the error table's.
+func (m *Metrics) countRefresh(result string) {
+	m.refreshes.WithLabelValues(result).Inc()
+	if result == resultReused {
 		m.reuse.Inc()
 	}
 }
 
-func (m *Metrics) countRateLimited(err error) {
-	if errors.Is(err, domain.ErrRateLimited) {
+func (m *Metrics) countRateLimited(result string) {
+	if result == resultRateLimited {
 		m.rateLimited.Inc()
 	}
 }

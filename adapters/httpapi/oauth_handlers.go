@@ -1,13 +1,9 @@
 package httpapi
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-
-	"authd/application"
-	"authd/domain"
 )
 
 // oauthError is an RFC 6749 §5.2 error response.
@@ -16,55 +12,15 @@ type oauthError struct {
 	ErrorDescription string `json:"error_description,omitempty"`
 }
 
-// OAuth 2.0 error codes (RFC 6749 §5.2).
-var (
-	errInvalidRequest       = errors.New("invalid_request")
-	errUnsupportedGrantType = errors.New("unsupported_grant_type")
-)
-
-// writeOAuthError answers err on an OAuth endpoint in the RFC 6749 §5.2
-// shape. Errors that are not about the grant (an unreachable database, a
-// bug) keep their HTTP status.
-func writeOAuthError(c *fiber.Ctx, err error) error {
-	status, body := fiber.StatusBadRequest, oauthError{}
-	var desc string
-	if e := (*oauthParamError)(nil); errors.As(err, &e) {
-		desc = e.detail
-	}
-	switch {
-	case errors.Is(err, errUnsupportedGrantType):
-		body.Error = "unsupported_grant_type"
-		body.ErrorDescription = "Only grant_type=refresh_token is supported."
-	case errors.Is(err, errInvalidRequest):
-		body.Error = "invalid_request"
-		body.ErrorDescription = "The request is missing a parameter or is malformed."
-	case classify(err).status < fiber.StatusInternalServerError && !errIsAny(err, domain.ErrInvalidRefreshToken, domain.ErrAccountDisabled, domain.ErrRefreshTokenReused):
-		// Malformed at the HTTP level (too large, wrong media type): the
-		// status says what went wrong, the body is an invalid_request.
-		status = classify(err).status
-		body.Error = "invalid_request"
-		body.ErrorDescription = classify(err).detail
-	case errIsAny(err, domain.ErrRefreshTokenReused):
-		body.Error = "invalid_grant"
-		body.ErrorDescription = "The refresh token was already used; the session has been ended."
-	case errIsAny(err, domain.ErrInvalidRefreshToken, domain.ErrAccountDisabled):
-		body.Error = "invalid_grant"
-		body.ErrorDescription = "The refresh token is invalid, expired or revoked."
-	default:
-		k := classify(err)
-		status = k.status
-		body.Error = "server_error"
-		if k.code == "database_unavailable" {
-			body.Error = "temporarily_unavailable"
-		}
-		body.ErrorDescription = k.detail
-	}
-	if desc != "" {
-		body.ErrorDescription = desc
+// writeOAuthError answers f on an OAuth endpoint in the RFC 6749 §5.2 shape.
+func writeOAuthError(c *fiber.Ctx, f *failure) error {
+	a := f.row.oauth
+	if f.oauthDetail != "" {
+		a.detail = f.oauthDetail
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderPragma, "no-cache")
-	return c.Status(status).JSON(body)
+	return c.Status(a.status).JSON(oauthError{Error: a.code, ErrorDescription: a.detail})
 }
 
 // oauthParamError is an invalid_request naming what is wrong.
@@ -111,13 +67,7 @@ func (s *server) oauthToken(c *fiber.Ctx) error {
 	if rt == "" {
 		return &oauthParamError{"refresh_token is required"}
 	}
-	tp, err := s.uc.Refresh.Do(c.UserContext(), application.RefreshInput{RefreshToken: rt, Client: clientInfo(c)})
-	s.deps.Metrics.countRefresh(err)
-	if err != nil {
-		return err
-	}
-	c.Locals(userIDKey, int64(tp.UserID))
-	return writeTokens(c, tp)
+	return s.rotate(c, rt)
 }
 
 // oauthRevoke is the RFC 7009 revocation endpoint. A refresh token ends its
@@ -132,12 +82,8 @@ func (s *server) oauthRevoke(c *fiber.Ctx) error {
 	if token == "" {
 		return &oauthParamError{"token is required"}
 	}
-	if err := s.uc.Logout.Do(c.UserContext(), token, clientInfo(c)); err != nil {
-		return err
-	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Status(fiber.StatusOK)
-	return nil
+	return s.revoke(c, token, fiber.StatusOK)
 }
 
 // metadata is the RFC 8414 authorization server metadata.

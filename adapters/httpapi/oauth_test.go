@@ -150,3 +150,57 @@ func TestJWKS(t *testing.T) {
 		t.Error("the JWKS publishes the private key")
 	}
 }
+
+// TestOAuthErrorShapeFollowsTheRoute checks that the route a request
+// matched, not the spelling of its path, decides the shape of its errors.
+func TestOAuthErrorShapeFollowsTheRoute(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	form := func(path, body string) request {
+		return request{method: "POST", path: path, body: body, contentType: "application/x-www-form-urlencoded"}
+	}
+	// Fiber routes a trailing slash and any letter case to the OAuth routes.
+	f.send(t, form("/oauth/token/", "grant_type=password")).oauthError(t, http.StatusBadRequest, "unsupported_grant_type")
+	f.send(t, form("/oauth/revoke/", "token_type_hint=refresh_token")).oauthError(t, http.StatusBadRequest, "invalid_request")
+	// The document spells paths in lower case, so this answer is checked by hand.
+	resp, err := f.app.Test(form("/OAuth/Token", "grant_type=password").build(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e oauthErrorBody
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != http.StatusBadRequest || e.Error != "unsupported_grant_type" {
+		t.Errorf("POST /OAuth/Token = %d %+v (%v), want 400 unsupported_grant_type", resp.StatusCode, e, err)
+	}
+
+	// Requests no OAuth route took are answered as problems.
+	f.do(t, "GET", "/oauth/token", "", "").problem(t, http.StatusMethodNotAllowed, "method_not_allowed")
+	f.send(t, form("/oauth/token/extra", "grant_type=password")).problem(t, http.StatusNotFound, "not_found")
+}
+
+// TestRotationsAreCountedOnBothEndpoints checks that the refresh grant of
+// /oauth/token is counted like /v1/auth/refresh, by the error table's labels.
+func TestRotationsAreCountedOnBothEndpoints(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := f.newAccount(t, "counted@example.com")
+	grant := func(token string) response {
+		return f.form(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}})
+	}
+	next := decode[tokenBody](t, grant(a.tokens.RefreshToken), http.StatusOK)
+	grant(a.tokens.RefreshToken).oauthError(t, http.StatusBadRequest, "invalid_grant")
+	f.refresh(t, next.RefreshToken).problem(t, http.StatusUnauthorized, "invalid_refresh_token")
+	grant(base64.RawURLEncoding.EncodeToString(make([]byte, 32))).oauthError(t, http.StatusBadRequest, "invalid_grant")
+
+	text := string(f.do(t, "GET", "/metrics", "", "").body)
+	for _, want := range []string{
+		`authd_refreshes_total{result="success"} 1`,
+		`authd_refreshes_total{result="reused"} 1`,
+		`authd_refreshes_total{result="invalid"} 2`,
+		"authd_refresh_token_reuse_detected_total 1",
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

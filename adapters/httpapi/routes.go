@@ -12,6 +12,9 @@ type route struct {
 	method   string
 	path     string
 	handlers []fiber.Handler
+	// oauth routes speak OAuth 2.0: their errors take the RFC 6749 §5.2
+	// shape instead of a problem document.
+	oauth bool
 }
 
 // routeTable lists every route of the API; it is also what 405 answers and
@@ -21,6 +24,9 @@ func (s *server) routeTable() []route {
 	admin := []fiber.Handler{s.authenticate, s.requireAdmin}
 	r := func(method, path string, h ...fiber.Handler) route {
 		return route{method: method, path: path, handlers: h}
+	}
+	oauth := func(method, path string, h ...fiber.Handler) route {
+		return route{method: method, path: path, handlers: h, oauth: true}
 	}
 	withAdmin := func(h fiber.Handler) []fiber.Handler { return append(append([]fiber.Handler{}, admin...), h) }
 	return []route{
@@ -48,8 +54,8 @@ func (s *server) routeTable() []route {
 		r(fiber.MethodPost, "/v1/admin/users/:id/sessions/revoke", withAdmin(s.revokeUserSessions)...),
 		r(fiber.MethodGet, "/v1/admin/audit", withAdmin(s.listAudit)...),
 
-		r(fiber.MethodPost, "/oauth/token", s.oauthToken),
-		r(fiber.MethodPost, "/oauth/revoke", s.oauthRevoke),
+		oauth(fiber.MethodPost, "/oauth/token", s.oauthToken),
+		oauth(fiber.MethodPost, "/oauth/revoke", s.oauthRevoke),
 	}
 }
 
@@ -107,9 +113,21 @@ func routeOf(c *fiber.Ctx) string {
 	return r.Path
 }
 
-// oauthRoute reports whether c is on an OAuth endpoint, whose errors take
-// the RFC 6749 §5.2 shape.
-func oauthRoute(c *fiber.Ctx) bool {
-	p := c.Path()
-	return c.Method() == fiber.MethodPost && (p == "/oauth/token" || p == "/oauth/revoke")
+// matchedRoute returns the table's route that c matched. A request refused
+// before routing (a body over the limit) matched none; Fiber then reports
+// the request's own method and path as its route, which find a table route
+// only when they spell it exactly. Requests that reached the catch-all
+// (unknown paths and methods) find none.
+func (s *server) matchedRoute(c *fiber.Ctx) (route, bool) {
+	m := c.Route()
+	method := m.Method
+	if method == fiber.MethodHead {
+		method = fiber.MethodGet // HEAD is served by the GET route
+	}
+	for _, r := range s.routes {
+		if r.method == method && r.path == m.Path {
+			return r, true
+		}
+	}
+	return route{}, false
 }

@@ -85,17 +85,19 @@ func New(cfg Config, deps Deps) *fiber.App {
 	return app
 }
 
-// handleError is Fiber's error handler: every error leaves as a problem.
+// handleError is Fiber's error handler: every error is classified once and
+// leaves in the shape its route speaks, a problem document or, on the OAuth
+// endpoints, an RFC 6749 §5.2 error.
 func (s *server) handleError(c *fiber.Ctx, err error) error {
-	k := classify(err)
-	if k.status >= fiber.StatusInternalServerError && k.code != "database_unavailable" {
+	f := classify(err)
+	if f.row.logged {
 		s.deps.Log.ErrorContext(c.UserContext(), "request failed",
-			"request_id", requestID(c), "method", c.Method(), "route", routeOf(c), "err", err)
+			"request_id", requestID(c), "method", c.Method(), "route", routeOf(c), "err", f.err)
 	}
-	if oauthRoute(c) {
-		return writeOAuthError(c, err)
+	if r, ok := s.matchedRoute(c); ok && r.oauth {
+		return writeOAuthError(c, f)
 	}
-	return writeProblem(c, err)
+	return writeProblem(c, f)
 }
 
 // requestID returns the id the requestid middleware assigned.
@@ -119,7 +121,7 @@ func (s *server) readyz(c *fiber.Ctx) error {
 	}
 	if err := s.deps.Ready(ctx); err != nil {
 		s.deps.Log.WarnContext(ctx, "readiness check failed", "err", err)
-		return errUnavailable
+		return ports.ErrUnavailable
 	}
 	return c.JSON(fiber.Map{"status": "ok"})
 }

@@ -354,18 +354,28 @@ func (f *fixture) listen(t testing.TB) string {
 }
 
 // sendDeclared sends a request to a listening server whose Content-Length
-// header declares size bytes but sends only its headers, and checks the
-// answer. The server must refuse an oversized body from the header alone;
-// sending the body too would make the test flaky, as the server closes the
-// connection with unread data (a TCP reset that may destroy the answer).
+// header declares size bytes, and checks the answer against the document.
 func (f *fixture) sendDeclared(t testing.TB, base, path, contentType string, size int) response {
+	t.Helper()
+	req, resp := postDeclared(t, base, path, contentType, size)
+	defer resp.Body.Close()
+	return f.check(t, req, resp)
+}
+
+// postDeclared sends a POST to a listening server whose Content-Length
+// header declares size bytes but sends only its headers, and returns the
+// answer with a request describing it. The server must refuse an oversized
+// body from the header alone; sending the body too would make the test
+// flaky, as the server closes the connection with unread data (a TCP reset
+// that may destroy the answer).
+func postDeclared(t testing.TB, base, path, contentType string, size int) (*http.Request, *http.Response) {
 	t.Helper()
 	addr := strings.TrimPrefix(base, "http://")
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { _ = conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	head := "POST " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: " + contentType +
 		"\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n"
@@ -378,8 +388,7 @@ func (f *fixture) sendDeclared(t testing.TB, base, path, contentType string, siz
 	if err != nil {
 		t.Fatalf("POST %s with %d bytes declared: %v", path, size, err)
 	}
-	defer resp.Body.Close()
-	return f.check(t, req, resp)
+	return req, resp
 }
 
 // problem decodes a problem body, failing t unless it has status and code.
