@@ -65,47 +65,49 @@ type authEventRow struct {
 	CreatedAt time.Time `bun:"created_at,type:timestamptz,notnull,default:now()"`
 }
 
-// Models returns a nil pointer to every row model, one per table, for
-// schema checks (cmd/migrate check).
-func Models() []any {
-	return []any{
+// The schema the models declare, which CheckSchema compares with the
+// migrated database: the row structs' tags give the tables (columns, types,
+// nullability, defaults, identity, primary and unique keys), and the two
+// lists below what bun's tags cannot say. Every other table, index or enum
+// type of the schema is drift.
+var (
+	// schemaModels holds a nil pointer to the row struct of every table.
+	schemaModels = []any{
 		(*userRow)(nil),
 		(*refreshTokenRow)(nil),
 		(*familyRow)(nil),
 		(*authEventRow)(nil),
 	}
-}
 
-// Index is a secondary index the schema must have beyond primary keys and
-// the unique constraints declared by model tags.
-type Index struct {
-	Table string
-	Name  string
-	// Columns is the key as PostgreSQL prints it, e.g. "user_id, created_at DESC".
-	Columns string
-	Unique  bool
-}
-
-// Indexes returns the secondary indexes the models rely on.
-func Indexes() []Index {
-	return []Index{
-		{Table: "refresh_tokens", Name: "ix_refresh_tokens_token_family", Columns: "token_family"},
-		{Table: "refresh_tokens", Name: "ix_refresh_tokens_user_id", Columns: "user_id"},
-		{Table: "refresh_tokens", Name: "ix_refresh_tokens_expires_at", Columns: "expires_at"},
-		{Table: "token_families", Name: "ix_token_families_user_id_created_at", Columns: "user_id, created_at DESC"},
-		{Table: "auth_events", Name: "ix_auth_events_user_id_id", Columns: "user_id, id"},
+	// schemaEnums are the enum types the columns use.
+	schemaEnums = []schemaEnum{
+		{name: "userrole", labels: []string{domain.RoleUser.String(), domain.RoleAdmin.String()}},
 	}
+
+	// schemaIndexes are the indexes beyond primary keys and unique constraints.
+	schemaIndexes = []schemaIndex{
+		{model: (*refreshTokenRow)(nil), name: "ix_refresh_tokens_token_family", columns: []string{"token_family"}},
+		{model: (*refreshTokenRow)(nil), name: "ix_refresh_tokens_user_id", columns: []string{"user_id"}},
+		{model: (*refreshTokenRow)(nil), name: "ix_refresh_tokens_expires_at", columns: []string{"expires_at"}},
+		{model: (*familyRow)(nil), name: "ix_token_families_user_id_created_at", columns: []string{"user_id", "created_at DESC"}},
+		{model: (*authEventRow)(nil), name: "ix_auth_events_user_id_id", columns: []string{"user_id", "id"}},
+	}
+)
+
+// schemaEnum is a PostgreSQL enum type and its labels in order.
+type schemaEnum struct {
+	name   string
+	labels []string
 }
 
-// Enum is a PostgreSQL enum type and its labels in order.
-type Enum struct {
-	Name   string
-	Labels []string
-}
-
-// Enums returns the enum types the models use.
-func Enums() []Enum {
-	return []Enum{{Name: "userrole", Labels: []string{domain.RoleUser.String(), domain.RoleAdmin.String()}}}
+// schemaIndex is an index on the table of model, a nil row struct pointer.
+// columns are SQL key expressions: a column name, optionally followed by
+// DESC.
+type schemaIndex struct {
+	model   any
+	name    string
+	columns []string
+	unique  bool
 }
 
 func toDomainUser(r *userRow) (*domain.User, error) {

@@ -121,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer db.Close()
 
 	if err := fn(ctx, db, stdout); err != nil {
-		var drift driftError
+		var drift postgres.SchemaDrift
 		if errors.As(err, &drift) {
 			fmt.Fprintf(stderr, "migrate check: the schema differs from the models in %d place(s):\n", len(drift))
 			for _, d := range drift {
