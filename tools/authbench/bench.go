@@ -49,8 +49,14 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 	}
 	defer os.RemoveAll(b.dir)
 
-	b.step("building %s", o.authdPkg)
-	bin, key, err := buildServer(ctx, o.authdPkg, b.dir)
+	pkg := o.authdPkg
+	if pkg == "" {
+		if pkg, err = authdMain(ctx); err != nil {
+			return nil, err
+		}
+	}
+	b.step("building %s", pkg)
+	bin, key, err := buildServer(ctx, pkg, b.dir)
 	if err != nil {
 		return nil, err
 	}
