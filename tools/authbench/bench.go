@@ -196,7 +196,10 @@ func (b *bench) refresh(ctx context.Context) error {
 		return err
 	}
 	b.step("refresh: pgbench running authd's two statements")
-	own := fmt.Sprintf(pgbenchAuthdScript, kindPgbench)
+	own, err := authdScript(kindPgbench)
+	if err != nil {
+		return err
+	}
 	ownUse := b.watchCPU("pgbench with authd's SQL", func() { pgAuthd, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, "authd.sql", own) })
 	if err != nil {
 		return err

@@ -41,21 +41,6 @@ UPDATE token_families SET last_used_at = now(), version = version + 1 WHERE id =
 COMMIT;
 `
 
-// pgbenchAuthdScript is authd's own rotation as the PostgreSQL adapter
-// sends it (FamilyRepository.UpdateByToken: one SELECT, one statement of
-// data-modifying CTEs), each client rotating its own session. It is not a
-// bar: run with -M prepared it shows what authd's SQL costs without
-// per-call planning. The first transaction of a client looks up its
-// session's current token; started is 0 until then (set with -D).
-const pgbenchAuthdScript = `\set n :client_id + 1
-\if :started = 0
-SELECT t.token AS tok FROM refresh_tokens AS t WHERE t.token_family = (SELECT family_id FROM bench_families WHERE kind = '%[1]s' AND n = :n) AND t.revoked_at IS NULL \gset
-\set started 1
-\endif
-SELECT f.id AS fid, f.user_id AS uid, f.created_at, f.last_used_at, f.expires_at, f.revoked_at, f.user_agent, f.ip, f.version AS ver, u.role, u.is_active, t.id AS tid, t.token AS t_token, t.expires_at AS t_expires_at, t.revoked_at AS t_revoked_at, t.created_at AS t_created_at FROM refresh_tokens AS t JOIN token_families AS f ON f.id = t.token_family JOIN users AS u ON u.id = f.user_id WHERE t.token = :tok \gset
-WITH fam AS (UPDATE token_families SET last_used_at = now(), revoked_at = NULL, version = version + 1 WHERE id = :fid AND version = :ver RETURNING id), used AS (UPDATE refresh_tokens SET revoked_at = now() WHERE id = :tid AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam)), issued AS (INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at) SELECT encode(sha256(convert_to(gen_random_uuid()::text, 'UTF8')), 'hex'), id, :uid, now() + interval '14 days', now() FROM fam RETURNING token) SELECT (SELECT token FROM issued) AS tok \gset
-`
-
 var (
 	tpsPattern    = regexp.MustCompile(`tps = ([0-9.]+) \((?:without initial connection time|excluding connections establishing)\)`)
 	failedPattern = regexp.MustCompile(`number of failed transactions: ([0-9]+)`)
