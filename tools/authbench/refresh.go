@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,11 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"time"
-
-	"authd/adapters/jwt"
-	"authd/adapters/postgres"
-	"authd/application"
-	"authd/domain"
 )
 
 // chainsPerWorker is how many sessions each refresh worker owns: when a
@@ -169,42 +163,15 @@ func refreshHTTP(ctx context.Context, o options, cl *client, secrets []string) l
 	})
 }
 
-// systemClock is the real clock.
-type systemClock struct{}
-
-// Now returns the current time.
-func (systemClock) Now() time.Time { return time.Now() }
-
-// refreshInProcess rotates the seeded sessions through application.Refresh
-// on the PostgreSQL adapter, with the server's pool settings and no HTTP,
-// writing a CPU profile when o.cpuProfile is set.
+// refreshInProcess rotates the seeded sessions through authd's Refresh use
+// case built by newInProcessRefresh, with no HTTP, writing a CPU profile
+// when o.cpuProfile is set.
 func refreshInProcess(ctx context.Context, o options, dsn, keyFile string, secrets []string) (loadResult, error) {
-	db, err := postgres.Open(dsn, postgres.DefaultPoolOptions())
+	rotate, closeDB, err := newInProcessRefresh(ctx, dsn, keyFile)
 	if err != nil {
 		return loadResult{}, err
 	}
-	defer db.Close()
-	pemBytes, err := os.ReadFile(keyFile)
-	if err != nil {
-		return loadResult{}, err
-	}
-	key, err := jwt.LoadPrivateKey(pemBytes)
-	if err != nil {
-		return loadResult{}, err
-	}
-	issuer, err := jwt.New(jwt.Config{PrivateKey: key, Issuer: "http://authbench", Audience: "authd"})
-	if err != nil {
-		return loadResult{}, err
-	}
-	uc := &application.Refresh{
-		Families: postgres.NewFamilyRepository(db),
-		Tokens:   issuer,
-		Policy:   domain.DefaultSessionPolicy,
-		Env:      application.Env{Clock: systemClock{}, Random: rand.Reader, Audit: postgres.NewAuditLog(db)},
-	}
-	if err := db.PingContext(ctx); err != nil {
-		return loadResult{}, err
-	}
+	defer func() { _ = closeDB() }()
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
@@ -214,10 +181,7 @@ func refreshInProcess(ctx context.Context, o options, dsn, keyFile string, secre
 	}
 	ch := newChains(o.concurrency, secrets)
 	return runLoad(ctx, o.concurrency, o.duration, o.maxOps, func(w, _ int) error {
-		return ch.rotate(w, func(secret string) (string, error) {
-			tp, err := uc.Do(ctx, application.RefreshInput{RefreshToken: secret, Client: domain.ClientInfo{UserAgent: "authbench", IP: "127.0.0.1"}})
-			return tp.RefreshToken, err
-		})
+		return ch.rotate(w, func(secret string) (string, error) { return rotate(ctx, secret) })
 	}), nil
 }
 
