@@ -18,6 +18,8 @@ FUZZTIME    ?= 10s
 FUZZ_PKGS   ?= ./adapters/httpapi
 GO_TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout=5m
 BENCH_ARGS  ?=
+# The benchmark harness: a Go module of its own, linted and tested with authd.
+TOOL_DIR    := tools/authbench
 
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT := $(DATA)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
@@ -75,6 +77,8 @@ test: ## Run every test with the race detector, PostgreSQL included, then fuzz b
 	fi
 	echo "go test $(GO_TEST_FLAGS) ./... (PostgreSQL: $$AUTHD_TEST_DATABASE_URL)"
 	go test $(GO_TEST_FLAGS) ./...
+	echo "go test $(GO_TEST_FLAGS) ./... in $(TOOL_DIR)"
+	(cd $(TOOL_DIR) && go test $(GO_TEST_FLAGS) ./...)
 	$(MAKE) fuzz
 
 .PHONY: fuzz
@@ -91,7 +95,7 @@ fuzz: ## Run each Fuzz* target in FUZZ_PKGS for FUZZTIME
 	done
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## gofmt check, go vet and golangci-lint (all three run; fails if any fails)
+lint: $(GOLANGCI_LINT) ## gofmt check, go vet and golangci-lint on authd and tools/authbench (all run; fails if any fails)
 	@status=0
 	unformatted=$$(find . \( -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print | xargs -r gofmt -l)
 	if [[ -n "$$unformatted" ]]; then
@@ -101,6 +105,11 @@ lint: $(GOLANGCI_LINT) ## gofmt check, go vet and golangci-lint (all three run; 
 	go vet ./... || status=1
 	echo "golangci-lint $(GOLANGCI_LINT_VERSION) run ./..."
 	$(GOLANGCI_LINT) run ./... || status=1
+	# The tool's module is not part of ./...; it is held to the same configuration.
+	echo "go vet ./... in $(TOOL_DIR)"
+	(cd $(TOOL_DIR) && go vet ./...) || status=1
+	echo "golangci-lint $(GOLANGCI_LINT_VERSION) run ./... in $(TOOL_DIR)"
+	(cd $(TOOL_DIR) && "$(CURDIR)/$(GOLANGCI_LINT)" run --config "$(CURDIR)/.golangci.yml" ./...) || status=1
 	exit $$status
 
 # The linter is built once per version into .data/bin; go install with @version
@@ -134,8 +143,11 @@ migrate-check: ## Compare the bun models with the migrated schema
 	go run ./cmd/migrate check
 
 .PHONY: bench
-bench: ## Run ./cmd/authbench with BENCH_ARGS on a private cluster under .data/bench-pg unless AUTHBENCH_ADMIN_DSN is set
-	@if [[ ! -d cmd/authbench ]]; then echo "bench: ./cmd/authbench does not exist" >&2; exit 1; fi
+bench: ## Build and run tools/authbench with BENCH_ARGS on a private cluster under .data/bench-pg unless AUTHBENCH_ADMIN_DSN is set
+	@# authbench is a module of its own, so that its dependencies stay out of
+	# authd's go.mod. It runs from here and builds ./cmd/authd with authd's go.mod.
+	mkdir -p $(DATA)/bin
+	go build -C $(TOOL_DIR) -o "$(CURDIR)/$(DATA)/bin/authbench" .
 	# authbench creates, migrates and drops its own database through an admin DSN.
 	# Its own cluster keeps the dev database of make run out of the measurement;
 	# it is stopped afterwards only if this run started it.
@@ -146,7 +158,7 @@ bench: ## Run ./cmd/authbench with BENCH_ARGS on a private cluster under .data/b
 		AUTHBENCH_ADMIN_DSN=$$(.ci/pg.sh start $(DATA)/bench-pg $${BENCH_PGPORT:-55433})
 		export AUTHBENCH_ADMIN_DSN
 	fi
-	go run ./cmd/authbench $(BENCH_ARGS)
+	$(DATA)/bin/authbench $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Stop the private PostgreSQL clusters and remove .data

@@ -1,5 +1,6 @@
 package postgres
 
-// ObserveStatements makes r report every statement it sends to fn, so that
-// black-box tests can count round trips.
-func ObserveStatements(r *FamilyRepository, fn func(query string)) { r.observe = fn }
+// ObserveStatements makes r report every prepared statement it sends, with
+// its arguments, to fn, so that black-box tests can count round trips and
+// see what was sent.
+func ObserveStatements(r *FamilyRepository, fn func(query string, args []any)) { r.observe = fn }

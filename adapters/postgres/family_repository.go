@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,39 +42,73 @@ type FamilyRepository struct {
 	rotate      *preparedStmt
 	end         *preparedStmt
 
-	// observe, when set, sees every statement the repository sends; tests
-	// use it to count round trips.
-	observe func(query string)
+	// observe, when set, sees every prepared statement the repository
+	// sends, with its arguments; tests use it to count round trips and to
+	// check the statements RotationStatements describes.
+	observe func(query string, args []any)
 }
 
 // NewFamilyRepository returns a FamilyRepository on db.
 func NewFamilyRepository(db *bun.DB) *FamilyRepository {
 	return &FamilyRepository{
 		db:          db,
-		loadByToken: newPreparedStmt(db.DB, loadByTokenSQL),
-		rotate:      newPreparedStmt(db.DB, rotateSQL),
+		loadByToken: newPreparedStmt(db.DB, loadByTokenStmt.SQL),
+		rotate:      newPreparedStmt(db.DB, rotateStmt.SQL),
 		end:         newPreparedStmt(db.DB, endSQL),
 	}
 }
 
+// Statement is one SQL statement of the repository with the names of its
+// parameters: Params[0] names $1, Params[1] names $2, and so on.
+type Statement struct {
+	SQL    string
+	Params []string
+}
+
+// RotationStatements returns the two statements of one rotation exactly as
+// FamilyRepository sends them (UpdateByToken, when the family rotates), for
+// benchmarks that run authd's SQL without authd:
+//
+//   - load takes the presented token's digest, "token", and answers one
+//     row, the family with its owner and the token, every column named;
+//   - rotate stores the rotation and answers how many families it changed:
+//     1, or 0 when another change to the family committed first. Each of
+//     its parameters named like a column of load's row takes that column's
+//     value; the others are "now" (the rotation time), "successor_token"
+//     (the digest of the token issued) and "successor_expires_at" (its
+//     expiry).
+func RotationStatements() (load, rotate Statement) {
+	return loadByTokenStmt.clone(), rotateStmt.clone()
+}
+
+func (s Statement) clone() Statement {
+	return Statement{SQL: s.SQL, Params: slices.Clone(s.Params)}
+}
+
 // The prepared statements of the hot path. Parameters carry explicit types
-// because a prepared statement is planned before any value is known.
-const (
-	//nolint:gosec // G101: "token" names a column of digests; this is a query, not a credential.
-	loadByTokenSQL = `SELECT f.id, f.user_id, f.created_at, f.last_used_at, f.expires_at, f.revoked_at,
-		f.user_agent, f.ip, f.version, u.role::text, u.is_active, u.session_epoch,
-		t.id, t.token, t.expires_at, t.revoked_at, t.created_at
+// because a prepared statement is planned before any value is known. The
+// arguments given to queryRow follow the order of Params.
+var (
+	loadByTokenStmt = Statement{
+		SQL: `SELECT f.id AS family_id, f.user_id, f.created_at AS family_created_at, f.last_used_at,
+		f.expires_at AS family_expires_at, f.revoked_at AS family_revoked_at, f.user_agent, f.ip, f.version,
+		u.role::text AS role, u.is_active, u.session_epoch,
+		t.id AS token_id, t.token, t.expires_at AS token_expires_at, t.revoked_at AS token_revoked_at,
+		t.created_at AS token_created_at
 	FROM refresh_tokens AS t
 	JOIN token_families AS f ON f.id = t.token_family
 	JOIN users AS u ON u.id = f.user_id
-	WHERE t.token = $1::varchar`
+	WHERE t.token = $1::varchar`,
+		Params: []string{"token"},
+	}
 
-	// rotateSQL revokes the presented token and inserts its successor, only
+	// rotateStmt revokes the presented token and inserts its successor, only
 	// if the family row still has the version that was loaded. Updating the
 	// family first takes its row lock, so concurrent writers queue on it and
 	// never deadlock on token rows; EXISTS (SELECT 1 FROM fam) is evaluated
 	// once, before the token rows are touched.
-	rotateSQL = `WITH fam AS (
+	rotateStmt = Statement{
+		SQL: `WITH fam AS (
 		UPDATE token_families SET last_used_at = $1::timestamptz, version = version + 1
 		WHERE id = $2::uuid AND version = $3::bigint RETURNING id, user_id
 	), used AS (
@@ -83,11 +118,14 @@ const (
 		INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at)
 		SELECT $5::varchar, id, user_id, $6::timestamptz, $1::timestamptz FROM fam
 	)
-	SELECT count(*) FROM fam`
+	SELECT count(*) FROM fam`,
+		Params: []string{"now", "family_id", "version", "token_id", "successor_token", "successor_expires_at"},
+	}
+)
 
-	// endSQL ends the family and revokes its unrevoked tokens, under the
-	// same version condition.
-	endSQL = `WITH fam AS (
+// endSQL ends the family and revokes its unrevoked tokens, under the same
+// version condition as rotateStmt.
+const endSQL = `WITH fam AS (
 		UPDATE token_families SET revoked_at = $1::timestamptz, version = version + 1
 		WHERE id = $2::uuid AND version = $3::bigint RETURNING id
 	), ended AS (
@@ -95,12 +133,11 @@ const (
 		WHERE token_family = $2::uuid AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam)
 	)
 	SELECT count(*) FROM fam`
-)
 
 // queryRow runs a prepared statement that answers one row.
 func (r *FamilyRepository) queryRow(ctx context.Context, p *preparedStmt, args ...any) (*sql.Row, error) {
 	if r.observe != nil {
-		r.observe(p.query)
+		r.observe(p.query, args)
 	}
 	stmt, err := p.get(ctx)
 	if err != nil {

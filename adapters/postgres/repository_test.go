@@ -113,7 +113,7 @@ func TestFamilyRotationRowsAndRoundTrips(t *testing.T) {
 	// Statements sent through bun and prepared statements sent directly.
 	var queries atomic.Int64
 	r.families = postgres.NewFamilyRepository(r.db.WithQueryHook(countHook{&queries}))
-	postgres.ObserveStatements(r.families, func(string) { queries.Add(1) })
+	postgres.ObserveStatements(r.families, func(string, []any) { queries.Add(1) })
 	s2, err := r.rotate(s1, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)

@@ -12,15 +12,17 @@
 //   - resident memory idle (< 100 MiB) and bounded under a login burst.
 //
 // It creates a fresh database through the admin DSN in AUTHBENCH_ADMIN_DSN,
-// migrates and seeds it, builds cmd/authd and runs it as a child process on
-// a free 127.0.0.1 port, and drops the database at the end. The result is a
-// table on standard output; with -strict a failed bar makes the exit status
-// non-zero.
+// migrates and seeds it, builds authd's cmd/authd (with authd's go.mod) and
+// runs it as a child process on a free 127.0.0.1 port, and drops the
+// database at the end. The result is a table on standard output; with
+// -strict a failed bar makes the exit status non-zero.
 //
-// Usage:
+// authbench is a module of its own, so that what only the benchmark needs
+// stays out of authd's go.mod; it is not part of the product. `make bench`
+// builds and runs it; by hand, from authd's repository:
 //
 //	AUTHBENCH_ADMIN_DSN=postgres://postgres@127.0.0.1:55433/postgres?sslmode=disable \
-//	    go run ./cmd/authbench [-duration 10s] [-concurrency 8] [-strict]
+//	    go run -C tools/authbench . [-duration 10s] [-concurrency 8] [-strict]
 package main
 
 import (
@@ -100,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.hashRuns, "hash-runs", 20, "argon2id hashes timed for the ceiling")
 	fs.StringVar(&o.pgbench, "pgbench", "", "pgbench binary (default: PATH, then /usr/lib/postgresql/*/bin)")
 	fs.StringVar(&o.pgbenchMode, "pgbench-protocol", "prepared", "pgbench -M query protocol: simple, extended or prepared")
-	fs.StringVar(&o.authdPkg, "authd", "./cmd/authd", "package of the server to build and run")
+	fs.StringVar(&o.authdPkg, "authd", "", "directory of the server's main package to build and run (default: cmd/authd of the authd module)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the in-process refresh phase to this file")
 	fs.BoolVar(&o.wrk, "wrk", true, "also measure GET /v1/users/me with wrk when it is installed")
 	fs.BoolVar(&o.keepDB, "keep-db", false, "keep the benchmark database instead of dropping it")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,11 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"time"
-
-	"authd/adapters/jwt"
-	"authd/adapters/postgres"
-	"authd/application"
-	"authd/domain"
 )
 
 // chainsPerWorker is how many sessions each refresh worker owns: when a
@@ -39,21 +33,6 @@ UPDATE refresh_tokens SET revoked_at = now() WHERE token_family = (SELECT family
 INSERT INTO refresh_tokens (token, token_family, user_id, expires_at) SELECT encode(sha256(convert_to(gen_random_uuid()::text, 'UTF8')), 'hex'), family_id, user_id, now() + interval '14 days' FROM bench_families WHERE kind = '%[2]s' AND n = :n;
 UPDATE token_families SET last_used_at = now(), version = version + 1 WHERE id = (SELECT family_id FROM bench_families WHERE kind = '%[2]s' AND n = :n);
 COMMIT;
-`
-
-// pgbenchAuthdScript is authd's own rotation as the PostgreSQL adapter
-// sends it (FamilyRepository.UpdateByToken: one SELECT, one statement of
-// data-modifying CTEs), each client rotating its own session. It is not a
-// bar: run with -M prepared it shows what authd's SQL costs without
-// per-call planning. The first transaction of a client looks up its
-// session's current token; started is 0 until then (set with -D).
-const pgbenchAuthdScript = `\set n :client_id + 1
-\if :started = 0
-SELECT t.token AS tok FROM refresh_tokens AS t WHERE t.token_family = (SELECT family_id FROM bench_families WHERE kind = '%[1]s' AND n = :n) AND t.revoked_at IS NULL \gset
-\set started 1
-\endif
-SELECT f.id AS fid, f.user_id AS uid, f.created_at, f.last_used_at, f.expires_at, f.revoked_at, f.user_agent, f.ip, f.version AS ver, u.role, u.is_active, t.id AS tid, t.token AS t_token, t.expires_at AS t_expires_at, t.revoked_at AS t_revoked_at, t.created_at AS t_created_at FROM refresh_tokens AS t JOIN token_families AS f ON f.id = t.token_family JOIN users AS u ON u.id = f.user_id WHERE t.token = :tok \gset
-WITH fam AS (UPDATE token_families SET last_used_at = now(), revoked_at = NULL, version = version + 1 WHERE id = :fid AND version = :ver RETURNING id), used AS (UPDATE refresh_tokens SET revoked_at = now() WHERE id = :tid AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam)), issued AS (INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at) SELECT encode(sha256(convert_to(gen_random_uuid()::text, 'UTF8')), 'hex'), id, :uid, now() + interval '14 days', now() FROM fam RETURNING token) SELECT (SELECT token FROM issued) AS tok \gset
 `
 
 var (
@@ -184,42 +163,15 @@ func refreshHTTP(ctx context.Context, o options, cl *client, secrets []string) l
 	})
 }
 
-// systemClock is the real clock.
-type systemClock struct{}
-
-// Now returns the current time.
-func (systemClock) Now() time.Time { return time.Now() }
-
-// refreshInProcess rotates the seeded sessions through application.Refresh
-// on the PostgreSQL adapter, with the server's pool settings and no HTTP,
-// writing a CPU profile when o.cpuProfile is set.
+// refreshInProcess rotates the seeded sessions through authd's Refresh use
+// case built by newInProcessRefresh, with no HTTP, writing a CPU profile
+// when o.cpuProfile is set.
 func refreshInProcess(ctx context.Context, o options, dsn, keyFile string, secrets []string) (loadResult, error) {
-	db, err := postgres.Open(dsn, postgres.DefaultPoolOptions())
+	rotate, closeDB, err := newInProcessRefresh(ctx, dsn, keyFile)
 	if err != nil {
 		return loadResult{}, err
 	}
-	defer db.Close()
-	pemBytes, err := os.ReadFile(keyFile)
-	if err != nil {
-		return loadResult{}, err
-	}
-	key, err := jwt.LoadPrivateKey(pemBytes)
-	if err != nil {
-		return loadResult{}, err
-	}
-	issuer, err := jwt.New(jwt.Config{PrivateKey: key, Issuer: "http://authbench", Audience: "authd"})
-	if err != nil {
-		return loadResult{}, err
-	}
-	uc := &application.Refresh{
-		Families: postgres.NewFamilyRepository(db),
-		Tokens:   issuer,
-		Policy:   domain.DefaultSessionPolicy,
-		Env:      application.Env{Clock: systemClock{}, Random: rand.Reader, Audit: postgres.NewAuditLog(db)},
-	}
-	if err := db.PingContext(ctx); err != nil {
-		return loadResult{}, err
-	}
+	defer func() { _ = closeDB() }()
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
@@ -229,10 +181,7 @@ func refreshInProcess(ctx context.Context, o options, dsn, keyFile string, secre
 	}
 	ch := newChains(o.concurrency, secrets)
 	return runLoad(ctx, o.concurrency, o.duration, o.maxOps, func(w, _ int) error {
-		return ch.rotate(w, func(secret string) (string, error) {
-			tp, err := uc.Do(ctx, application.RefreshInput{RefreshToken: secret, Client: domain.ClientInfo{UserAgent: "authbench", IP: "127.0.0.1"}})
-			return tp.RefreshToken, err
-		})
+		return ch.rotate(w, func(secret string) (string, error) { return rotate(ctx, secret) })
 	}), nil
 }
 

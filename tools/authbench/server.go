@@ -26,18 +26,36 @@ type server struct {
 	exited  chan struct{}
 }
 
-// buildServer compiles pkg into dir and writes a signing key next to it.
-// It returns the binary and the key file.
+// buildServer compiles the main package in the directory pkg into dir,
+// with the go.mod that holds pkg (authd's own, not the benchmark's), and
+// writes a signing key next to it. It returns the binary and the key file.
 func buildServer(ctx context.Context, pkg, dir string) (bin, key string, err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", "", err
+	}
 	bin = filepath.Join(dir, "authd")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = pkg
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("go build in %s: %w\n%s", pkg, err, out)
 	}
 	key = filepath.Join(dir, "jwt.pem")
 	if out, err := exec.CommandContext(ctx, bin, "gen-key", "--out", key).CombinedOutput(); err != nil {
 		return "", "", fmt.Errorf("authd gen-key: %w\n%s", err, out)
 	}
 	return bin, key, nil
+}
+
+// authdMain returns the directory of cmd/authd in the authd module as go
+// list sees it from the working directory: authd's repository root, or
+// tools/authbench, whose go.mod replaces authd with the repository.
+func authdMain(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "authd").Output()
+	root := strings.TrimSpace(string(out))
+	if err != nil || root == "" {
+		return "", fmt.Errorf("cannot find the authd module from here (run authbench in authd's repository, or set -authd): go list -m authd: %v", err)
+	}
+	return filepath.Join(root, "cmd", "authd"), nil
 }
 
 // startServer runs bin serve on a free 127.0.0.1 port against dsn, with

@@ -49,8 +49,14 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 	}
 	defer os.RemoveAll(b.dir)
 
-	b.step("building %s", o.authdPkg)
-	bin, key, err := buildServer(ctx, o.authdPkg, b.dir)
+	pkg := o.authdPkg
+	if pkg == "" {
+		if pkg, err = authdMain(ctx); err != nil {
+			return nil, err
+		}
+	}
+	b.step("building %s", pkg)
+	bin, key, err := buildServer(ctx, pkg, b.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +196,10 @@ func (b *bench) refresh(ctx context.Context) error {
 		return err
 	}
 	b.step("refresh: pgbench running authd's two statements")
-	own := fmt.Sprintf(pgbenchAuthdScript, kindPgbench)
+	own, err := authdScript(kindPgbench)
+	if err != nil {
+		return err
+	}
 	ownUse := b.watchCPU("pgbench with authd's SQL", func() { pgAuthd, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, "authd.sql", own) })
 	if err != nil {
 		return err
