@@ -3,7 +3,6 @@ package application_test
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -307,8 +306,11 @@ func TestUpdateUser(t *testing.T) {
 			var gotEvents []domain.EventType
 			for _, e := range f.events(t, 0)[before:] {
 				gotEvents = append(gotEvents, e.Type)
-				if e.UserID != target || !e.At.Equal(t0.Add(time.Hour)) || e.Client != client {
-					t.Errorf("event %+v, want it about user %d at the change, from the admin's client", e, target)
+				if e.UserID != target || e.ActorID != root.ID() || !e.At.Equal(t0.Add(time.Hour)) || e.Client != client {
+					t.Errorf("event %+v, want it about user %d at the change, by the admin from its client", e, target)
+				}
+				if e.Type == domain.EventRoleChanged && (e.Detail["from"] == "" || e.Detail["to"] != stored.Role().String()) {
+					t.Errorf("role_changed detail %v, want from and to", e.Detail)
 				}
 			}
 			if diff := cmp.Diff(tt.wantEvents, gotEvents); diff != "" {
@@ -345,8 +347,9 @@ func TestRevokeUserSessions(t *testing.T) {
 	}
 	uc := application.NewRevokeUserSessions(f.users, f.families, f.env)
 	client := domain.NewClientInfo("", "10.0.0.2")
+	admin := adminPrincipal(f.mustCreateAdmin(t, "root@example.com"))
 
-	n, err := uc.Do(t.Context(), u.ID(), client)
+	n, err := uc.Do(t.Context(), admin, u.ID(), client)
 	if err != nil || n != 2 {
 		t.Fatalf("RevokeUserSessions = %d, %v; want 2 (one session was already ended)", n, err)
 	}
@@ -358,14 +361,16 @@ func TestRevokeUserSessions(t *testing.T) {
 	if len(f.liveSessions(t, other.ID())) != 1 {
 		t.Error("another user's session was ended")
 	}
-	if n, err := uc.Do(t.Context(), u.ID(), client); err != nil || n != 0 {
+	if n, err := uc.Do(t.Context(), admin, u.ID(), client); err != nil || n != 0 {
 		t.Errorf("second RevokeUserSessions = %d, %v; want 0", n, err)
 	}
-	types := f.eventTypes(t, u.ID())
-	if got := types[len(types)-2:]; !slices.Equal(got, []domain.EventType{domain.EventSessionsRevoked, domain.EventSessionsRevoked}) {
-		t.Errorf("last events = %v, want two sessions_revoked", got)
+	es := f.events(t, u.ID())
+	for _, e := range es[len(es)-2:] {
+		if e.Type != domain.EventSessionsRevokedByAdmin || e.ActorID != admin.UserID || e.Client != client {
+			t.Errorf("event %+v, want sessions_revoked_by_admin by %d", e, admin.UserID)
+		}
 	}
-	if _, err := uc.Do(t.Context(), 999, client); !errors.Is(err, domain.ErrUserNotFound) {
+	if _, err := uc.Do(t.Context(), admin, 999, client); !errors.Is(err, domain.ErrUserNotFound) {
 		t.Errorf("RevokeUserSessions of a missing user: %v, want ErrUserNotFound", err)
 	}
 }

@@ -65,10 +65,10 @@ func (uc *ChangePassword) Do(ctx context.Context, p domain.Principal, in ChangeP
 			return ErrWrongCurrentPassword
 		}
 		u.ChangePassword(hash, p.SessionID, now)
+		u.Audit(eventFor(domain.EventPasswordChanged, p.UserID, p.SessionID, in.Client, now))
 		return nil
 	}); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	uc.env.record(ctx, eventFor(domain.EventPasswordChanged, p.UserID, p.SessionID, in.Client, now))
 	return nil
 }

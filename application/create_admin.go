@@ -52,9 +52,9 @@ func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domai
 	admin, active := domain.RoleAdmin, true
 	promote := domain.UserChange{Role: &admin, Active: &active}
 	nu.Apply(promote, now)
+	nu.Audit(eventFor(domain.EventRoleChanged, 0, uuid.Nil, createAdminClient, now))
 	u, err = uc.users.Create(ctx, nu)
 	if err == nil {
-		uc.env.record(ctx, eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, createAdminClient, now))
 		return u, true, nil
 	}
 	if !errors.Is(err, domain.ErrEmailTaken) {
@@ -65,20 +65,21 @@ func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domai
 		return nil, false, fmt.Errorf("create admin: %w", err)
 	}
 	u, err = uc.users.Update(ctx, existing.ID(), func(u *domain.User) error {
+		wasAdmin, wasActive := u.Role() == domain.RoleAdmin, u.IsActive()
 		// A new password ends the sessions opened with the old one.
 		u.ChangePassword(hash, uuid.Nil, now)
 		u.Apply(promote, now)
+		u.Audit(eventFor(domain.EventPasswordChanged, u.ID(), uuid.Nil, createAdminClient, now))
+		if !wasAdmin {
+			u.Audit(eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, createAdminClient, now))
+		}
+		if !wasActive {
+			u.Audit(eventFor(domain.EventUserActivated, u.ID(), uuid.Nil, createAdminClient, now))
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("create admin: %w", err)
-	}
-	uc.env.record(ctx, eventFor(domain.EventPasswordChanged, u.ID(), uuid.Nil, createAdminClient, now))
-	if existing.Role() != domain.RoleAdmin {
-		uc.env.record(ctx, eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, createAdminClient, now))
-	}
-	if !existing.IsActive() {
-		uc.env.record(ctx, eventFor(domain.EventUserActivated, u.ID(), uuid.Nil, createAdminClient, now))
 	}
 	return u, false, nil
 }

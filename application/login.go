@@ -99,6 +99,7 @@ func (uc *Login) Do(ctx context.Context, in LoginInput) (TokenPair, error) {
 		return TokenPair{}, fmt.Errorf("login: %w", err)
 	}
 	f := domain.NewFamily(id, u.Owner(), hash, in.Client, now, uc.policy)
+	f.Audit(eventFor(domain.EventLoginSucceeded, u.ID(), id, in.Client, now))
 	if err := uc.families.Create(ctx, f); err != nil {
 		if errors.Is(err, ports.ErrOwnerChanged) {
 			// The password checked above is no longer the user's, or the
@@ -111,7 +112,6 @@ func (uc *Login) Do(ctx context.Context, in LoginInput) (TokenPair, error) {
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("login: %w", err)
 	}
-	uc.env.record(ctx, eventFor(domain.EventLoginSucceeded, u.ID(), id, in.Client, now))
 	return TokenPair{AccessToken: access, ExpiresIn: ttl, RefreshToken: secret, SessionID: id, UserID: u.ID()}, nil
 }
 

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
-
 	"authd/domain"
 	"authd/ports"
 )
@@ -30,12 +28,11 @@ func (uc *Logout) Do(ctx context.Context, refreshToken string, client domain.Cli
 		return nil
 	}
 	now := uc.env.now()
-	var ended bool
-	var owner domain.UserID
-	var sid uuid.UUID
 	err := uc.families.UpdateByToken(ctx, domain.HashRefreshToken(refreshToken), func(f *domain.Family) error {
 		f.End(now)
-		ended, owner, sid = f.Ended(), f.UserID(), f.ID()
+		if f.Ended() {
+			f.Audit(eventFor(domain.EventLogout, f.UserID(), f.ID(), client, now))
+		}
 		return nil
 	})
 	if errors.Is(err, domain.ErrInvalidRefreshToken) {
@@ -43,9 +40,6 @@ func (uc *Logout) Do(ctx context.Context, refreshToken string, client domain.Cli
 	}
 	if err != nil {
 		return fmt.Errorf("logout: %w", err)
-	}
-	if ended {
-		uc.env.record(ctx, eventFor(domain.EventLogout, owner, sid, client, now))
 	}
 	return nil
 }

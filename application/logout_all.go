@@ -24,9 +24,9 @@ func NewLogoutAll(families ports.FamilyRepository, env Env) *LogoutAll {
 // Do ends every live session of the principal's user.
 func (uc *LogoutAll) Do(ctx context.Context, p domain.Principal, client domain.ClientInfo) error {
 	now := uc.env.now()
-	if _, err := uc.families.EndAllForUser(ctx, p.UserID, now, uuid.Nil); err != nil {
+	ev := eventFor(domain.EventLogoutAll, p.UserID, p.SessionID, client, now)
+	if _, err := uc.families.EndAllForUser(ctx, p.UserID, now, uuid.Nil, ev); err != nil {
 		return fmt.Errorf("logout all: %w", err)
 	}
-	uc.env.record(ctx, eventFor(domain.EventLogoutAll, p.UserID, p.SessionID, client, now))
 	return nil
 }

@@ -50,11 +50,12 @@ func (uc *Refresh) Do(ctx context.Context, in RefreshInput) (TokenPair, error) {
 	var sid uuid.UUID
 	err = uc.families.UpdateByToken(ctx, domain.HashRefreshToken(in.RefreshToken), func(f *domain.Family) error {
 		owner, sid = f.Owner(), f.ID()
-		return f.Rotate(next, now, uc.policy)
+		err := f.Rotate(next, now, uc.policy)
+		if errors.Is(err, domain.ErrRefreshTokenReused) {
+			f.Audit(eventFor(domain.EventRefreshReused, owner.ID, sid, in.Client, now))
+		}
+		return err
 	})
-	if errors.Is(err, domain.ErrRefreshTokenReused) {
-		uc.env.record(ctx, eventFor(domain.EventRefreshReused, owner.ID, sid, in.Client, now))
-	}
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("refresh: %w", err)
 	}

@@ -55,10 +55,10 @@ func (uc *Register) Do(ctx context.Context, in RegisterInput) (*domain.User, err
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}
+	u.Audit(eventFor(domain.EventUserRegistered, 0, uuid.Nil, in.Client, now))
 	u, err = uc.users.Create(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	uc.env.record(ctx, eventFor(domain.EventUserRegistered, u.ID(), uuid.Nil, in.Client, now))
 	return u, nil
 }

@@ -32,6 +32,7 @@ func (uc *RevokeSession) Do(ctx context.Context, p domain.Principal, id uuid.UUI
 			return domain.ErrSessionNotFound
 		}
 		f.End(now)
+		f.Audit(eventFor(domain.EventLogout, p.UserID, id, client, now))
 		return nil
 	})
 	if err != nil {
@@ -40,6 +41,5 @@ func (uc *RevokeSession) Do(ctx context.Context, p domain.Principal, id uuid.UUI
 		}
 		return fmt.Errorf("revoke session: %w", err)
 	}
-	uc.env.record(ctx, eventFor(domain.EventLogout, p.UserID, id, client, now))
 	return nil
 }

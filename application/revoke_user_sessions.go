@@ -22,17 +22,18 @@ func NewRevokeUserSessions(users ports.UserRepository, families ports.FamilyRepo
 	return &RevokeUserSessions{users: users, families: families, env: env}
 }
 
-// Do ends every live session of the user with id and returns how many it
-// ended, or domain.ErrUserNotFound.
-func (uc *RevokeUserSessions) Do(ctx context.Context, id domain.UserID, client domain.ClientInfo) (int, error) {
+// Do ends every live session of the user with id on behalf of admin and
+// returns how many it ended, or domain.ErrUserNotFound.
+func (uc *RevokeUserSessions) Do(ctx context.Context, admin domain.Principal, id domain.UserID, client domain.ClientInfo) (int, error) {
 	now := uc.env.now()
 	if _, err := uc.users.ByID(ctx, id); err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}
-	n, err := uc.families.EndAllForUser(ctx, id, now, uuid.Nil)
+	ev := eventFor(domain.EventSessionsRevokedByAdmin, id, uuid.Nil, client, now)
+	ev.ActorID = admin.UserID
+	n, err := uc.families.EndAllForUser(ctx, id, now, uuid.Nil, ev)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}
-	uc.env.record(ctx, eventFor(domain.EventSessionsRevoked, id, uuid.Nil, client, now))
 	return n, nil
 }

@@ -27,25 +27,28 @@ func NewUpdateUser(users ports.UserRepository, env Env) *UpdateUser {
 // would demote or deactivate the last active admin.
 func (uc *UpdateUser) Do(ctx context.Context, admin domain.Principal, id domain.UserID, c domain.UserChange, client domain.ClientInfo) (*domain.User, error) {
 	now := uc.env.now()
-	var roleBefore domain.Role
-	var activeBefore bool
 	u, err := uc.users.Update(ctx, id, func(u *domain.User) error {
-		roleBefore, activeBefore = u.Role(), u.IsActive()
+		roleBefore, activeBefore := u.Role(), u.IsActive()
 		u.Apply(c, now)
+		audit := func(t domain.EventType, detail map[string]string) {
+			ev := eventFor(t, id, uuid.Nil, client, now)
+			ev.ActorID, ev.Detail = admin.UserID, detail
+			u.Audit(ev)
+		}
+		if roleBefore != u.Role() {
+			audit(domain.EventRoleChanged, map[string]string{"from": roleBefore.String(), "to": u.Role().String()})
+		}
+		if activeBefore != u.IsActive() {
+			t := domain.EventUserActivated
+			if !u.IsActive() {
+				t = domain.EventUserDeactivated
+			}
+			audit(t, nil)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update user: %w", err)
-	}
-	if roleBefore != u.Role() {
-		uc.env.record(ctx, eventFor(domain.EventRoleChanged, id, uuid.Nil, client, now))
-	}
-	if activeBefore != u.IsActive() {
-		t := domain.EventUserActivated
-		if !u.IsActive() {
-			t = domain.EventUserDeactivated
-		}
-		uc.env.record(ctx, eventFor(t, id, uuid.Nil, client, now))
 	}
 	return u, nil
 }

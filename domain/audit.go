@@ -20,17 +20,34 @@ const (
 	EventRoleChanged     EventType = "role_changed"
 	EventUserDeactivated EventType = "user_deactivated"
 	EventUserActivated   EventType = "user_activated"
-	EventSessionsRevoked EventType = "sessions_revoked"
 	EventUserRegistered  EventType = "user_registered"
+	// EventSessionsRevokedByAdmin: an admin ended every session of the user.
+	EventSessionsRevokedByAdmin EventType = "sessions_revoked_by_admin"
 )
 
 // AuthEvent is one entry of the audit trail. UserID is zero and SessionID is
-// uuid.Nil when unknown (for example a failed login for an unknown email).
+// uuid.Nil when unknown (for example a failed login for an unknown email);
+// ActorID is the admin who acted, zero when the user acted or no one did.
+// Detail holds what else the event needs to be understood (for example the
+// role a change set); it may be nil.
 type AuthEvent struct {
 	ID        int64
 	Type      EventType
 	UserID    UserID
+	ActorID   UserID
 	SessionID uuid.UUID
 	Client    ClientInfo
+	Detail    map[string]string
 	At        time.Time
 }
+
+// events collects the audit events that describe a change to an
+// aggregate, for the repository to store in the change's transaction.
+type events []AuthEvent
+
+// Audit attaches e to the change being made, so that the repository stores
+// it with the change and only if the change is stored.
+func (es *events) Audit(e AuthEvent) { *es = append(*es, e) }
+
+// AuditEvents returns the events attached to the change being made.
+func (es events) AuditEvents() []AuthEvent { return es }

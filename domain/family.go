@@ -46,6 +46,7 @@ type Family struct {
 	issued    *RefreshToken // the token issued by this change
 	rotated   bool          // presented was revoked by this change
 	ended     bool          // the family was revoked by this change
+	events                  // the audit events of this change
 }
 
 // FamilyRecord is the stored state of a family, for RehydrateFamily.
@@ -213,5 +214,6 @@ func (f *Family) Rotated() bool { return f.rotated }
 // Ended reports whether this change ended the session.
 func (f *Family) Ended() bool { return f.ended }
 
-// Changed reports whether the family holds a change to persist.
+// Changed reports whether the family holds a change to persist. Audit
+// events attached to a family without a change are not stored.
 func (f *Family) Changed() bool { return f.ended || f.rotated }

@@ -15,8 +15,9 @@ type UserID int64
 //
 // A User also carries the decisions of the change being made to it, for the
 // repository to carry out in the same transaction as the change itself:
-// which sessions the change ends (EndsSessions) and whether it removes an
-// active admin (RemovesActiveAdmin).
+// which sessions the change ends (EndsSessions), whether it removes an
+// active admin (RemovesActiveAdmin), and the audit events that describe it
+// (Audit). Events attached to a user being created get its id.
 type User struct {
 	id           UserID
 	email        Email
@@ -28,6 +29,7 @@ type User struct {
 
 	wasAdmin bool           // IsAdmin() when the user was built
 	ending   *SessionEnding // sessions this change ends, if any
+	events                  // the audit events of this change
 }
 
 // SessionEnding is a user change's decision to end the user's sessions:

@@ -28,9 +28,11 @@ type Clock interface {
 // (crypto/rand.Reader in production).
 type RandomSource = io.Reader
 
-// UserRepository stores users.
+// UserRepository stores users. Every change stores the audit events
+// attached to the user (domain.User.Audit) in the same transaction.
 type UserRepository interface {
-	// Create stores u and returns it with its assigned id. It returns
+	// Create stores u, and the events attached to it with u's new id as
+	// their user, and returns it with its assigned id. It returns
 	// domain.ErrEmailTaken when another user has the same email.
 	Create(ctx context.Context, u *domain.User) (*domain.User, error)
 	// ByID returns the user with id, or domain.ErrUserNotFound.
@@ -65,7 +67,9 @@ type UserQuery struct {
 
 // FamilyRepository stores refresh-token families (sessions) and their
 // tokens. Every change goes through a closure so that the lock, the domain
-// decision and the write form one atomic step.
+// decision and the write form one atomic step; the audit events attached to
+// a family (domain.Family.Audit) are stored by the same write, and only if
+// it is stored.
 type FamilyRepository interface {
 	// Create stores a new family and the first token it issued, provided
 	// its owner is still active and at the session epoch of f.Owner(). It
@@ -88,9 +92,9 @@ type FamilyRepository interface {
 	// domain.ErrSessionNotFound when no family has id.
 	Update(ctx context.Context, id uuid.UUID, fn func(f *domain.Family) error) error
 	// EndAllForUser ends every live family of the user at now, except the
-	// one with id except (uuid.Nil ends them all), and returns how many it
-	// ended.
-	EndAllForUser(ctx context.Context, userID domain.UserID, now time.Time, except uuid.UUID) (int, error)
+	// one with id except (uuid.Nil ends them all), stores events in the
+	// same transaction, and returns how many families it ended.
+	EndAllForUser(ctx context.Context, userID domain.UserID, now time.Time, except uuid.UUID, events ...domain.AuthEvent) (int, error)
 	// ListLive returns the user's families that are live at now, newest first.
 	ListLive(ctx context.Context, userID domain.UserID, now time.Time) ([]*domain.Family, error)
 }
@@ -130,7 +134,10 @@ type RateLimiter interface {
 	Allow(key string, now time.Time) (ok bool, retryAfter time.Duration)
 }
 
-// AuditLog stores the audit trail of authentication events.
+// AuditLog stores the audit trail of authentication events. Events that
+// describe a change (a login, a logout, a password change) are stored by
+// the repository making the change; Record is for the others (a failed
+// login, a refused attempt).
 type AuditLog interface {
 	// Record appends e; its ID is assigned by the store.
 	Record(ctx context.Context, e domain.AuthEvent) error

@@ -100,7 +100,7 @@ func (s *server) revokeUserSessions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.uc.RevokeUserSessions.Do(c.UserContext(), id, clientInfo(c))
+	n, err := s.uc.RevokeUserSessions.Do(c.UserContext(), principal(c), id, clientInfo(c))
 	if err != nil {
 		return err
 	}
@@ -109,13 +109,24 @@ func (s *server) revokeUserSessions(c *fiber.Ctx) error {
 
 // eventJSON is one entry of the audit trail.
 type eventJSON struct {
-	ID        int64     `json:"id"`
-	Type      string    `json:"type"`
-	UserID    *int64    `json:"user_id"`
-	SessionID *string   `json:"session_id"`
-	IP        string    `json:"ip"`
-	UserAgent string    `json:"user_agent"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64             `json:"id"`
+	Type      string            `json:"type"`
+	UserID    *int64            `json:"user_id"`
+	ActorID   *int64            `json:"actor_id"`
+	SessionID *string           `json:"session_id"`
+	IP        string            `json:"ip"`
+	UserAgent string            `json:"user_agent"`
+	Detail    map[string]string `json:"detail"`
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// optionalID is a user id as JSON: null when unknown.
+func optionalID(id domain.UserID) *int64 {
+	if id == 0 {
+		return nil
+	}
+	n := int64(id)
+	return &n
 }
 
 func (s *server) listAudit(c *fiber.Ctx) error {
@@ -134,10 +145,10 @@ func (s *server) listAudit(c *fiber.Ctx) error {
 	}
 	out := make([]eventJSON, len(es))
 	for i, e := range es {
-		out[i] = eventJSON{ID: e.ID, Type: string(e.Type), IP: e.Client.IP(), UserAgent: e.Client.UserAgent(), CreatedAt: e.At.UTC()}
-		if e.UserID != 0 {
-			uid := int64(e.UserID)
-			out[i].UserID = &uid
+		out[i] = eventJSON{ID: e.ID, Type: string(e.Type), UserID: optionalID(e.UserID), ActorID: optionalID(e.ActorID),
+			IP: e.Client.IP(), UserAgent: e.Client.UserAgent(), Detail: e.Detail, CreatedAt: e.At.UTC()}
+		if out[i].Detail == nil {
+			out[i].Detail = map[string]string{}
 		}
 		if e.SessionID != uuid.Nil {
 			sid := e.SessionID.String()

@@ -23,11 +23,21 @@ func (l *AuditLog) Record(ctx context.Context, e domain.AuthEvent) error {
 		return err
 	}
 	defer l.s.mu.Unlock()
-	l.s.lastEventID++
-	e.ID = l.s.lastEventID
-	e.At = micro(e.At)
-	l.s.events = append(l.s.events, e)
+	l.s.appendEventsLocked(e)
 	return nil
+}
+
+// appendEventsLocked stores events with the next ids.
+func (s *Store) appendEventsLocked(events ...domain.AuthEvent) {
+	for _, e := range events {
+		s.lastEventID++
+		e.ID = s.lastEventID
+		e.At = micro(e.At)
+		if len(e.Detail) == 0 {
+			e.Detail = nil
+		}
+		s.events = append(s.events, e)
+	}
 }
 
 // List returns up to q.Limit events with id > q.After, oldest first, only

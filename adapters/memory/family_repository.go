@@ -64,6 +64,7 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 	r.s.families[row.id] = row
 	r.s.familiesByUser[row.userID] = append(r.s.familiesByUser[row.userID], row.id)
 	r.s.insertTokenLocked(row, first)
+	r.s.appendEventsLocked(f.AuditEvents()...)
 	return nil
 }
 
@@ -155,6 +156,7 @@ func (s *Store) commitLocked(f *domain.Family) (bool, error) {
 		row.lastUsedAt = micro(f.LastUsedAt())
 		row.version++
 	}
+	s.appendEventsLocked(f.AuditEvents()...)
 	return true, nil
 }
 
@@ -187,8 +189,8 @@ func (s *Store) familyLocked(row *familyRow, presented *domain.RefreshToken) *do
 }
 
 // EndAllForUser ends every family of the user that is live at now, except
-// the one with id except, and returns how many it ended.
-func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.UserID, now time.Time, except uuid.UUID) (int, error) {
+// the one with id except, stores events, and returns how many it ended.
+func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.UserID, now time.Time, except uuid.UUID, events ...domain.AuthEvent) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -196,7 +198,12 @@ func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.User
 		return 0, err
 	}
 	defer r.s.mu.Unlock()
-	return r.s.endUserFamiliesLocked(userID, now, except)
+	n, err := r.s.endUserFamiliesLocked(userID, now, except)
+	if err != nil {
+		return 0, err
+	}
+	r.s.appendEventsLocked(events...)
+	return n, nil
 }
 
 // ListLive returns the user's families live at now, newest first.

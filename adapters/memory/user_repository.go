@@ -21,8 +21,8 @@ var _ ports.UserRepository = (*UserRepository)(nil)
 // NewUserRepository returns the UserRepository of a new, empty Store.
 func NewUserRepository() *UserRepository { return NewStore().Users() }
 
-// Create stores u with the next id. It returns domain.ErrEmailTaken when
-// another user has the same email.
+// Create stores u with the next id, and the events attached to it. It
+// returns domain.ErrEmailTaken when another user has the same email.
 func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.User, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -39,6 +39,12 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 	row.ID = r.s.lastUserID
 	r.s.users[row.ID] = row
 	r.s.userByEmail[row.Email.String()] = row.ID
+	for _, e := range u.AuditEvents() {
+		if e.UserID == 0 {
+			e.UserID = row.ID
+		}
+		r.s.appendEventsLocked(e)
+	}
 	return domain.RehydrateUser(row), nil
 }
 
@@ -128,6 +134,7 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u
 			return nil, err
 		}
 	}
+	r.s.appendEventsLocked(u.AuditEvents()...)
 	return u, nil
 }
 

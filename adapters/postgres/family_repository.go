@@ -108,7 +108,19 @@ var (
 	// never deadlock on token rows; EXISTS (SELECT 1 FROM fam) is evaluated
 	// once, before the token rows are touched.
 	rotateStmt = Statement{
-		SQL: `WITH fam AS (
+		SQL:    rotateCTEs + countFam,
+		Params: []string{"now", "family_id", "version", "token_id", "successor_token", "successor_expires_at"},
+	}
+)
+
+// The writes of a family change are data-modifying CTEs, the first of which
+// (fam) updates the family row on condition that it still has the version
+// that was loaded, followed by countFam, which answers 1 when it did and 0
+// when another change committed first. A change with audit events adds
+// them as one more CTE joined to fam.
+const (
+	// rotateCTEs revoke the presented token and insert its successor.
+	rotateCTEs = `WITH fam AS (
 		UPDATE token_families SET last_used_at = $1::timestamptz, version = version + 1
 		WHERE id = $2::uuid AND version = $3::bigint RETURNING id, user_id
 	), used AS (
@@ -117,22 +129,22 @@ var (
 	), issued AS (
 		INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at)
 		SELECT $5::varchar, id, user_id, $6::timestamptz, $1::timestamptz FROM fam
-	)
-	SELECT count(*) FROM fam`,
-		Params: []string{"now", "family_id", "version", "token_id", "successor_token", "successor_expires_at"},
-	}
-)
+	)`
 
-// endSQL ends the family and revokes its unrevoked tokens, under the same
-// version condition as rotateStmt.
-const endSQL = `WITH fam AS (
+	// endCTEs end the family and revoke its unrevoked tokens.
+	endCTEs = `WITH fam AS (
 		UPDATE token_families SET revoked_at = $1::timestamptz, version = version + 1
 		WHERE id = $2::uuid AND version = $3::bigint RETURNING id
 	), ended AS (
 		UPDATE refresh_tokens SET revoked_at = $1::timestamptz
 		WHERE token_family = $2::uuid AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fam)
-	)
+	)`
+
+	countFam = `
 	SELECT count(*) FROM fam`
+
+	endSQL = endCTEs + countFam
+)
 
 // queryRow runs a prepared statement that answers one row.
 func (r *FamilyRepository) queryRow(ctx context.Context, p *preparedStmt, args ...any) (*sql.Row, error) {
@@ -161,31 +173,37 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 		return errors.New("postgres: create family: the family issued no token")
 	}
 	row := fromDomainFamily(f)
-	var owner struct {
-		Exists bool `bun:"owner_exists"`
-		Stored bool `bun:"stored"`
-	}
-	err := r.db.NewRaw(
-		// FOR SHARE waits for a change to the owner that is under way (it
-		// holds FOR NO KEY UPDATE) and then sees its outcome.
-		"WITH owner AS (SELECT id FROM users WHERE id = ? AND is_active AND session_epoch = ? FOR SHARE), "+
-			"fam AS (INSERT INTO token_families (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, version) "+
-			"SELECT ?, id, ?, ?, ?, ?, ?, ?, ? FROM owner RETURNING id, user_id), "+
-			"tok AS (INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at) "+
-			"SELECT ?, id, user_id, ?, ? FROM fam) "+
-			"SELECT EXISTS (SELECT 1 FROM users WHERE id = ?) AS owner_exists, EXISTS (SELECT 1 FROM fam) AS stored",
+	// FOR SHARE waits for a change to the owner that is under way (it
+	// holds FOR NO KEY UPDATE) and then sees its outcome.
+	query := `WITH owner AS (
+		SELECT id FROM users WHERE id = $1 AND is_active AND session_epoch = $2 FOR SHARE
+	), fam AS (
+		INSERT INTO token_families (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, version)
+		SELECT $3, id, $4, $5, $6, $7, $8, $9, $10 FROM owner RETURNING id, user_id
+	), tok AS (
+		INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at)
+		SELECT $11, id, user_id, $12, $13 FROM fam
+	)`
+	args := []any{
 		row.UserID, f.Owner().SessionEpoch,
-		row.ID, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, nullTime(row.RevokedAt),
-		row.UserAgent, row.IP, row.Version,
+		row.ID, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, nullTime(row.RevokedAt), row.UserAgent, row.IP, row.Version,
 		first.Hash().String(), first.ExpiresAt(), first.CreatedAt(),
-		row.UserID,
-	).Scan(ctx, &owner)
+	}
+	if evs := f.AuditEvents(); len(evs) > 0 {
+		ins, evArgs := eventsInsert(evs, len(args)+1, "fam", "")
+		query += ", ev AS (" + ins + ")"
+		args = append(args, evArgs...)
+	}
+	query += fmt.Sprintf(" SELECT EXISTS (SELECT 1 FROM users WHERE id = $%d), EXISTS (SELECT 1 FROM fam)", len(args)+1)
+	args = append(args, row.UserID)
+	var exists, stored bool
+	err := r.db.DB.QueryRowContext(ctx, query, args...).Scan(&exists, &stored)
 	switch {
 	case err != nil:
 		return dbErr("create family", err)
-	case !owner.Exists:
+	case !exists:
 		return fmt.Errorf("postgres: create family: %w", domain.ErrUserNotFound)
-	case !owner.Stored:
+	case !stored:
 		return fmt.Errorf("postgres: create family: %w", ports.ErrOwnerChanged)
 	}
 	return nil
@@ -260,20 +278,31 @@ func (r *FamilyRepository) update(ctx context.Context, load func(context.Context
 // write stores f's decision in one statement and reports whether it did;
 // false means another change to the family committed first.
 func (r *FamilyRepository) write(ctx context.Context, f *domain.Family) (bool, error) {
-	var q *sql.Row
-	var err error
+	var st *preparedStmt
+	var ctes string
+	var args []any
 	switch {
 	case f.Ended():
-		q, err = r.queryRow(ctx, r.end, f.RevokedAt(), f.ID(), f.Version())
+		st, ctes, args = r.end, endCTEs, []any{f.RevokedAt(), f.ID(), f.Version()}
 	case f.Rotated():
 		p, _ := f.Presented()
 		t, ok := f.Issued()
 		if !ok {
 			return false, errors.New("postgres: rotated family issued no token")
 		}
-		q, err = r.queryRow(ctx, r.rotate, f.LastUsedAt(), f.ID(), f.Version(), p.ID(), t.Hash().String(), t.ExpiresAt())
+		st, ctes, args = r.rotate, rotateCTEs, []any{f.LastUsedAt(), f.ID(), f.Version(), p.ID(), t.Hash().String(), t.ExpiresAt()}
 	default:
 		return false, errors.New("postgres: family has no change to store")
+	}
+	var q *sql.Row
+	var err error
+	if evs := f.AuditEvents(); len(evs) > 0 {
+		// The events join the statement as one more CTE, inserted only if
+		// the family's version matched; such a statement is not prepared.
+		ins, evArgs := eventsInsert(evs, len(args)+1, "fam", "")
+		q = r.db.DB.QueryRowContext(ctx, ctes+", ev AS ("+ins+")"+countFam, append(args, evArgs...)...)
+	} else {
+		q, err = r.queryRow(ctx, st, args...)
 	}
 	var n int
 	if err == nil {
@@ -286,13 +315,15 @@ func (r *FamilyRepository) write(ctx context.Context, f *domain.Family) (bool, e
 }
 
 // EndAllForUser ends every live family of the user at now, except the one
-// with id except, and revokes their tokens, in one transaction. It returns
-// how many families it ended.
-func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.UserID, now time.Time, except uuid.UUID) (int, error) {
+// with id except, revokes their tokens and stores events, in one
+// transaction. It returns how many families it ended.
+func (r *FamilyRepository) EndAllForUser(ctx context.Context, userID domain.UserID, now time.Time, except uuid.UUID, events ...domain.AuthEvent) (int, error) {
 	var n int
 	var inner error
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		n, inner = endFamilies(ctx, tx, int64(userID), now, except)
+		if n, inner = endFamilies(ctx, tx, int64(userID), now, except); inner == nil {
+			inner = insertEvents(ctx, tx, events)
+		}
 		return inner
 	})
 	switch {

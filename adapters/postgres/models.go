@@ -56,13 +56,15 @@ type familyRow struct {
 type authEventRow struct {
 	bun.BaseModel `bun:"table:auth_events"`
 
-	ID        int64     `bun:"id,pk,identity,type:bigint"`
-	Type      string    `bun:"type,type:varchar(64),notnull"`
-	UserID    int64     `bun:"user_id,type:bigint,nullzero"`
-	SessionID uuid.UUID `bun:"session_id,type:uuid,nullzero"`
-	IP        string    `bun:"ip,type:varchar(64),notnull,default:''"`
-	UserAgent string    `bun:"user_agent,type:varchar(512),notnull,default:''"`
-	CreatedAt time.Time `bun:"created_at,type:timestamptz,notnull,default:now()"`
+	ID        int64             `bun:"id,pk,identity,type:bigint"`
+	Type      string            `bun:"type,type:varchar(64),notnull"`
+	UserID    int64             `bun:"user_id,type:bigint,nullzero"`
+	SessionID uuid.UUID         `bun:"session_id,type:uuid,nullzero"`
+	IP        string            `bun:"ip,type:varchar(64),notnull,default:''"`
+	UserAgent string            `bun:"user_agent,type:varchar(512),notnull,default:''"`
+	CreatedAt time.Time         `bun:"created_at,type:timestamptz,notnull,default:now()"`
+	ActorID   int64             `bun:"actor_id,type:bigint,nullzero"`
+	Detail    map[string]string `bun:"detail,type:jsonb,notnull,default:'{}'"`
 }
 
 // The schema the models declare, which CheckSchema compares with the
@@ -200,12 +202,17 @@ func fromDomainFamily(f *domain.Family) *familyRow {
 }
 
 func toDomainEvent(r *authEventRow) domain.AuthEvent {
+	if len(r.Detail) == 0 {
+		r.Detail = nil // as it was recorded
+	}
 	return domain.AuthEvent{
 		ID:        r.ID,
 		Type:      domain.EventType(r.Type),
 		UserID:    domain.UserID(r.UserID),
+		ActorID:   domain.UserID(r.ActorID),
 		SessionID: r.SessionID,
 		Client:    domain.NewClientInfo(r.UserAgent, r.IP),
+		Detail:    r.Detail,
 		At:        r.CreatedAt,
 	}
 }
@@ -214,9 +221,11 @@ func fromDomainEvent(e domain.AuthEvent) *authEventRow {
 	return &authEventRow{
 		Type:      string(e.Type),
 		UserID:    int64(e.UserID),
+		ActorID:   int64(e.ActorID),
 		SessionID: e.SessionID,
 		IP:        e.Client.IP(),
 		UserAgent: e.Client.UserAgent(),
+		Detail:    e.Detail,
 		CreatedAt: e.At,
 	}
 }

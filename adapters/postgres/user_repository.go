@@ -31,23 +31,48 @@ const userColumns = "id, email, hashed_password, role, is_active, created_at, se
 // admins demoting each other cannot both see the other one still active.
 const adminChangeLockKey int64 = 0x6175746864616d
 
-// Create stores u and returns it with its id. It returns
-// domain.ErrEmailTaken when the email is already registered.
+// Create stores u and the events attached to it, which get its id, and
+// returns it with its id. It returns domain.ErrEmailTaken when the email is
+// already registered.
 func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.User, error) {
 	row := fromDomainUser(u)
-	var created userRow
-	err := r.db.NewRaw(
-		"INSERT INTO users (email, hashed_password, role, is_active, created_at, session_epoch) "+
-			"VALUES (?, ?, ?, ?, ?, ?) RETURNING "+userColumns,
-		row.Email, row.HashedPassword, row.Role, row.IsActive, row.CreatedAt, row.SessionEpoch,
-	).Scan(ctx, &created)
-	if err != nil {
-		if isUniqueViolation(err, usersEmailKey) {
-			return nil, domain.ErrEmailTaken
+	var created *domain.User
+	var inner error
+	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var stored userRow
+		inner = tx.NewRaw(
+			"INSERT INTO users (email, hashed_password, role, is_active, created_at, session_epoch) "+
+				"VALUES (?, ?, ?, ?, ?, ?) RETURNING "+userColumns,
+			row.Email, row.HashedPassword, row.Role, row.IsActive, row.CreatedAt, row.SessionEpoch,
+		).Scan(ctx, &stored)
+		switch {
+		case isUniqueViolation(inner, usersEmailKey):
+			inner = domain.ErrEmailTaken
+		case inner != nil:
+			inner = dbErr("create user", inner)
 		}
+		if inner != nil {
+			return inner
+		}
+		events := u.AuditEvents()
+		for i := range events {
+			if events[i].UserID == 0 {
+				events[i].UserID = domain.UserID(stored.ID)
+			}
+		}
+		if inner = insertEvents(ctx, tx, events); inner != nil {
+			return inner
+		}
+		created, inner = toDomainUser(&stored)
+		return inner
+	})
+	switch {
+	case inner != nil:
+		return nil, inner
+	case err != nil: // BEGIN or COMMIT failed
 		return nil, dbErr("create user", err)
 	}
-	return toDomainUser(&created)
+	return created, nil
 }
 
 // ByID returns the user with id, or domain.ErrUserNotFound.
@@ -76,7 +101,8 @@ func (r *UserRepository) one(ctx context.Context, db bun.IDB, where string, args
 // stores the user and carries out what the change decided: a change that
 // removes an active admin counts the other active admins under
 // adminChangeLockKey and lets the user decide (domain.ErrLastAdmin), and a
-// change that ends sessions ends them. It returns domain.ErrUserNotFound
+// change that ends sessions ends them, and the events fn attached are
+// stored. It returns domain.ErrUserNotFound
 // when no user has id, and fn's error unchanged, storing nothing, when fn
 // fails.
 func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
@@ -127,6 +153,9 @@ func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID
 		if _, err := endFamilies(ctx, tx, int64(id), end.At, end.Except); err != nil {
 			return nil, err
 		}
+	}
+	if err := insertEvents(ctx, tx, u.AuditEvents()); err != nil {
+		return nil, err
 	}
 	return u, nil
 }

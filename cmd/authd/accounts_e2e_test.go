@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 )
 
@@ -88,6 +89,7 @@ func TestAccountsEndToEnd(t *testing.T) {
 	}
 	admin := api.login(adminEmail, adminPassword)
 	s.forbid(admin.RefreshToken, admin.AccessToken)
+	adminID, _ := strconv.ParseInt(verifyAccessToken(t, jwks, admin.AccessToken, s.URL).Sub, 10, 64)
 	again, another := api.login(email, newPass), api.login(email, newPass)
 	s.forbid(again.RefreshToken, again.AccessToken, another.RefreshToken, another.AccessToken)
 	var revoked struct {
@@ -104,8 +106,9 @@ func TestAccountsEndToEnd(t *testing.T) {
 
 	var audit struct {
 		Events []struct {
-			Type   string `json:"type"`
-			UserID *int64 `json:"user_id"`
+			Type    string `json:"type"`
+			UserID  *int64 `json:"user_id"`
+			ActorID *int64 `json:"actor_id"`
 		} `json:"events"`
 		NextAfter *int64 `json:"next_after"`
 	}
@@ -117,9 +120,12 @@ func TestAccountsEndToEnd(t *testing.T) {
 			t.Errorf("audit filtered by user %d returned %+v", carol.ID, e)
 		}
 		seen[e.Type]++
+		if e.Type == "sessions_revoked_by_admin" && (e.ActorID == nil || *e.ActorID != adminID) {
+			t.Errorf("sessions_revoked_by_admin event names actor %v, want the admin %d", e.ActorID, adminID)
+		}
 	}
 	want := map[string]int{"user_registered": 1, "login_succeeded": 6, "login_failed": 1, "logout": 1,
-		"password_changed": 1, "logout_all": 1, "sessions_revoked": 1}
+		"password_changed": 1, "logout_all": 1, "sessions_revoked_by_admin": 1}
 	for typ, n := range want {
 		if seen[typ] != n {
 			t.Errorf("audit has %d %s events, want %d (all: %v)", seen[typ], typ, n, seen)

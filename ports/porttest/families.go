@@ -391,6 +391,58 @@ func FamilyRepository(t *testing.T, newRepos func(t *testing.T) Repos) {
 		}
 	})
 
+	t.Run("events are stored with the change and only with it", func(t *testing.T) {
+		t.Parallel()
+		r := newRepos(t)
+		u := mustCreate(t, r.Users, "tess")
+		id, h1 := uuid.New(), newHash(t)
+		f := domain.NewFamily(id, owner(u), h1, domain.ClientInfo{}, base, policy)
+		f.Audit(domain.AuthEvent{Type: domain.EventLoginSucceeded, UserID: u.ID(), SessionID: id, At: base})
+		if err := r.Families.Create(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		// A family that does not change stores no event.
+		if err := r.Families.UpdateByToken(ctx, h1, func(f *domain.Family) error {
+			f.Audit(domain.AuthEvent{Type: domain.EventRoleChanged, UserID: u.ID(), At: base})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// A reuse: the end and its event are stored although fn fails.
+		h2 := newHash(t)
+		if err := rotate(ctx, r.Families, h1, h2, base.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Families.UpdateByToken(ctx, h1, func(f *domain.Family) error {
+			err := f.Rotate(newHash(t), base.Add(2*time.Minute), policy)
+			f.Audit(domain.AuthEvent{Type: domain.EventRefreshReused, UserID: u.ID(), SessionID: id, At: base.Add(2 * time.Minute)})
+			return err
+		}); !errors.Is(err, domain.ErrRefreshTokenReused) {
+			t.Fatalf("reuse: %v", err)
+		}
+		// A family refused because its owner changed stores no event.
+		stale := domain.NewFamily(uuid.New(), owner(u), newHash(t), domain.ClientInfo{}, base, policy)
+		stale.Audit(domain.AuthEvent{Type: domain.EventLoginSucceeded, UserID: u.ID(), At: base})
+		mustSetActive(t, r.Users, u.ID(), false, base.Add(3*time.Minute))
+		if err := r.Families.Create(ctx, stale); !errors.Is(err, ports.ErrOwnerChanged) {
+			t.Fatalf("Create with a stale owner: %v", err)
+		}
+		v := mustCreate(t, r.Users, "uri")
+		mustFamily(t, r.Families, v, base)
+		if n, err := r.Families.EndAllForUser(ctx, v.ID(), base.Add(4*time.Minute), uuid.Nil,
+			domain.AuthEvent{Type: domain.EventLogoutAll, UserID: v.ID(), At: base.Add(4 * time.Minute)}); err != nil || n != 1 {
+			t.Fatalf("EndAllForUser = %d, %v", n, err)
+		}
+		var types []domain.EventType
+		for _, e := range mustEvents(t, r.Audit) {
+			types = append(types, e.Type)
+		}
+		want := []domain.EventType{domain.EventLoginSucceeded, domain.EventRefreshReused, domain.EventLogoutAll}
+		if fmt.Sprint(types) != fmt.Sprint(want) {
+			t.Errorf("events = %v, want %v", types, want)
+		}
+	})
+
 	t.Run("deactivating the user ends its families", func(t *testing.T) {
 		t.Parallel()
 		users, fams := newRepos(t).pair()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"authd/domain"
@@ -403,6 +404,52 @@ func UserRepository(t *testing.T, newRepos func(t *testing.T) Repos) {
 		}
 	})
 
+	t.Run("events are stored with the change and only with it", func(t *testing.T) {
+		t.Parallel()
+		r := newRepos(t)
+		nu := newUser(t, "ava."+uniq(t)+"@example.com")
+		nu.Audit(domain.AuthEvent{Type: domain.EventUserRegistered, Client: domain.NewClientInfo("curl", "192.0.2.9"), At: base})
+		u, err := r.Users.Create(ctx, nu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := mustCreate(t, r.Users, "root")
+		off := false
+		if _, err := r.Users.Update(ctx, u.ID(), func(u *domain.User) error {
+			u.Apply(domain.UserChange{Active: &off}, base)
+			u.Audit(domain.AuthEvent{Type: domain.EventUserDeactivated, UserID: u.ID(), ActorID: admin.ID(),
+				Detail: map[string]string{"why": "test"}, At: base.Add(time.Second)})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// A failing fn, and a change whose session endings fail, store no event.
+		if _, err := r.Users.Update(ctx, u.ID(), func(u *domain.User) error {
+			u.Audit(domain.AuthEvent{Type: domain.EventRoleChanged, UserID: u.ID(), At: base})
+			return errors.New("boom")
+		}); err == nil {
+			t.Fatal("Update with a failing fn succeeded")
+		}
+		v := mustCreate(t, r.Users, "bea")
+		mustFamily(t, r.Families, v, base)
+		r.BreakSessionEnds(t)
+		if _, err := r.Users.Update(ctx, v.ID(), func(u *domain.User) error {
+			u.ChangePassword(phc+"x", uuid.Nil, base)
+			u.Audit(domain.AuthEvent{Type: domain.EventPasswordChanged, UserID: u.ID(), At: base})
+			return nil
+		}); err == nil {
+			t.Fatal("a password change whose sessions could not be ended succeeded")
+		}
+		got := mustEvents(t, r.Audit)
+		want := []domain.AuthEvent{
+			{Type: domain.EventUserRegistered, UserID: u.ID(), Client: domain.NewClientInfo("curl", "192.0.2.9"), At: base},
+			{Type: domain.EventUserDeactivated, UserID: u.ID(), ActorID: admin.ID(), Detail: map[string]string{"why": "test"}, At: base.Add(time.Second)},
+		}
+		if diff := cmp.Diff(want, got, cmp.Comparer(time.Time.Equal), cmp.FilterPath(isEventID, cmp.Ignore())); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("list", func(t *testing.T) {
 		t.Parallel()
 		repo := newRepos(t).Users
@@ -520,4 +567,14 @@ func checkSameUser(t *testing.T, got, want *domain.User) {
 		got.Role() != want.Role() || got.IsActive() != want.IsActive() || !got.CreatedAt().Equal(want.CreatedAt()) {
 		t.Errorf("user = %+v, want %+v", *got, *want)
 	}
+}
+
+// mustEvents returns the whole audit trail, oldest first.
+func mustEvents(t *testing.T, audit ports.AuditLog) []domain.AuthEvent {
+	t.Helper()
+	es, err := audit.List(context.Background(), ports.AuditQuery{})
+	if err != nil {
+		t.Fatalf("List events: %v", err)
+	}
+	return es
 }

@@ -1,0 +1,1 @@
+ALTER TABLE auth_events DROP COLUMN IF EXISTS detail, DROP COLUMN IF EXISTS actor_id;
