@@ -69,6 +69,19 @@ func (t TrustedProxies) Prefixes() []netip.Prefix {
 	return append([]netip.Prefix(nil), t.prefixes...)
 }
 
+// Equal reports whether t and o trust the same prefixes, in the same order.
+func (t TrustedProxies) Equal(o TrustedProxies) bool {
+	if len(t.prefixes) != len(o.prefixes) {
+		return false
+	}
+	for i := range t.prefixes {
+		if t.prefixes[i] != o.prefixes[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // trusts reports whether a is one of the trusted proxies.
 func (t TrustedProxies) trusts(a netip.Addr) bool {
 	for _, p := range t.prefixes {
@@ -321,6 +334,13 @@ func (p *forwardedParser) value() (string, error) {
 	return "", errForwarded // the quote was never closed
 }
 
+// isIDChar reports whether c is a letter, a digit, '.', '_' or '-': the
+// characters of obfuscated identifiers (RFC 7239 §6.3) and of the request
+// ids the edge keeps.
+func isIDChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
 // isTChar reports whether c may appear in an RFC 9110 token.
 func isTChar(c byte) bool {
 	switch {
@@ -376,8 +396,7 @@ func validNodePort(s string) bool {
 	}
 	if p[0] == '_' {
 		for i := 1; i < len(p); i++ {
-			c := p[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			if !isIDChar(p[i]) {
 				return false
 			}
 		}
