@@ -120,8 +120,8 @@ var errorTable = []errorRow{
 	},
 	{
 		match:   is(errMediaType),
-		problem: answer{fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Send the request body as application/json (Content-Type: application/json)."},
-		oauth:   answer{fiber.StatusUnsupportedMediaType, oauthInvalidRequest, "Send the request body as application/json (Content-Type: application/json)."},
+		problem: answer{fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Send the request body as JSON, with Content-Type: application/json."},
+		oauth:   answer{fiber.StatusUnsupportedMediaType, oauthInvalidRequest, "Send the request body as JSON, with Content-Type: application/json."},
 	},
 	{
 		match:   is(errOriginNotAllowed),
