@@ -236,10 +236,17 @@ func newHTTP(d httpDeps) *fiber.App {
 // startHTTP serves the API on the listener newAPIListener bound (so a busy
 // port fails start-up) in the background, and on stop lets in-flight
 // requests finish before returning.
-func startHTTP(lc fx.Lifecycle, sd fx.Shutdowner, ln net.Listener, iss issuerURL, app *fiber.App, log *slog.Logger) {
+func startHTTP(lc fx.Lifecycle, sd fx.Shutdowner, cfg Config, ln net.Listener, iss issuerURL, app *fiber.App, log *slog.Logger) {
+	proxies := make([]string, 0, len(cfg.TrustedProxies.Prefixes()))
+	for _, p := range cfg.TrustedProxies.Prefixes() {
+		proxies = append(proxies, p.String())
+	}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			log.Info("authd listening", "addr", ln.Addr().String(), "issuer", string(iss))
+			// What decides whose address a request has and which browsers may
+			// call: the first thing to look at when all clients share one IP.
+			log.Info("authd listening", "addr", ln.Addr().String(), "issuer", string(iss),
+				"trusted_proxies", proxies, "cors_origins", cfg.CORSOrigins.List())
 			go func() {
 				if err := app.Listener(ln); err != nil {
 					log.Error("http server stopped", "err", err)
