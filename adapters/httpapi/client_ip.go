@@ -128,7 +128,8 @@ func (t TrustedProxies) ClientIP(peer netip.Addr, xForwardedFor, forwarded []str
 // walk returns the client named by nodes, the entries of one header from
 // right to left: the first untrusted address, or the last address when all
 // are trusted. present is false when the header has no entries; a present
-// header that names no client gives an invalid address.
+// header that names no client, or that did not parse (ok false), gives an
+// invalid address.
 func (t TrustedProxies) walk(nodes []netip.Addr, ok bool) (client netip.Addr, present bool) {
 	if !ok {
 		return netip.Addr{}, true
@@ -149,7 +150,8 @@ func (t TrustedProxies) walk(nodes []netip.Addr, ok bool) (client netip.Addr, pr
 
 // xffNodes returns the rightmost maxHops+1 entries of X-Forwarded-For, right
 // to left; an entry that is not an address (unknown, garbage) is an invalid
-// address. ok is false only when no entry could be read at all.
+// address. ok is always true: the header has no syntax beyond its commas,
+// so an entry left of those read cannot spoil them.
 func xffNodes(lines []string) (nodes []netip.Addr, ok bool) {
 	for i := len(lines) - 1; i >= 0 && len(nodes) <= maxHops; i-- {
 		rest := lines[i]
