@@ -17,6 +17,8 @@ PGDB        ?= authd
 FUZZTIME    ?= 10s
 FUZZ_PKGS   ?= ./adapters/httpapi
 GO_TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout=5m
+# Programs the tests run beside authd; .ci/deps.sh installs the missing ones.
+TEST_DEPS   ?= nginx
 BENCH_ARGS  ?=
 # The benchmark harness: a Go module of its own, linted and tested with authd.
 TOOL_DIR    := tools/authbench
@@ -66,8 +68,9 @@ run: ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .data/pg unless
 	exec $(DATA)/bin/authd serve
 
 .PHONY: test
-test: ## Run every test with the race detector, PostgreSQL included, then fuzz briefly
-	@if [[ -z "$${AUTHD_TEST_DATABASE_URL:-}" ]]; then
+test: ## Run every test with the race detector, PostgreSQL and nginx included, then fuzz briefly
+	@.ci/deps.sh $(TEST_DEPS)
+	if [[ -z "$${AUTHD_TEST_DATABASE_URL:-}" ]]; then
 		# Stop the cluster afterwards only if this run started it.
 		if ! .ci/pg.sh status $(DATA)/test-pg; then
 			trap '.ci/pg.sh stop $(DATA)/test-pg' EXIT

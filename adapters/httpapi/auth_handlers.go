@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -48,9 +49,15 @@ func writeTokens(c *fiber.Ctx, tp application.TokenPair) error {
 	})
 }
 
-// clientInfo describes the caller for sessions and the audit trail.
+// clientInfo describes the caller for sessions and the audit trail: its
+// User-Agent and the address the edge resolved (see TrustedProxies.ClientIP).
+// It is the one place that builds a request's domain.ClientInfo.
 func clientInfo(c *fiber.Ctx) domain.ClientInfo {
-	return domain.NewClientInfo(c.Get(fiber.HeaderUserAgent), c.IP())
+	ip := ""
+	if a, ok := c.Locals(clientIPKey).(netip.Addr); ok && a.IsValid() {
+		ip = a.String()
+	}
+	return domain.NewClientInfo(c.Get(fiber.HeaderUserAgent), ip)
 }
 
 func (s *server) register(c *fiber.Ctx) error {

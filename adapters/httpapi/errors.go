@@ -21,6 +21,7 @@ var (
 	errMethodNotAllowed = errors.New("method not allowed")
 	errTooLarge         = errors.New("request body too large")
 	errMediaType        = errors.New("unsupported media type")
+	errOriginNotAllowed = errors.New("origin not allowed")
 )
 
 // Errors of the OAuth endpoints that name an RFC 6749 §5.2 error code.
@@ -119,8 +120,13 @@ var errorTable = []errorRow{
 	},
 	{
 		match:   is(errMediaType),
-		problem: answer{fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Send the request body as application/json."},
-		oauth:   answer{fiber.StatusUnsupportedMediaType, oauthInvalidRequest, "Send the request body as application/json."},
+		problem: answer{fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Send the request body as JSON, with Content-Type: application/json."},
+		oauth:   answer{fiber.StatusUnsupportedMediaType, oauthInvalidRequest, "Send the request body as JSON, with Content-Type: application/json."},
+	},
+	{
+		match:   is(errOriginNotAllowed),
+		problem: answer{fiber.StatusForbidden, "origin_not_allowed", "This origin may not call the API from a browser."},
+		oauth:   answer{fiber.StatusForbidden, oauthInvalidRequest, "This origin may not call the API from a browser."},
 	},
 	{
 		match:   is(errInvalidRequest),

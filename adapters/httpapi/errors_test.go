@@ -51,11 +51,11 @@ func TestUnknownPathAndMethod(t *testing.T) {
 		{"unknown path", "GET", "/v2/users", http.StatusNotFound, ""},
 		{"unknown nested path", "POST", "/v1/auth/register/extra", http.StatusNotFound, ""},
 		{"root", "GET", "/", http.StatusNotFound, ""},
-		{"GET-only path", "DELETE", "/v1/users/me", http.StatusMethodNotAllowed, "GET, HEAD"},
-		{"POST-only path", "GET", "/v1/auth/login", http.StatusMethodNotAllowed, "POST"},
-		{"parameterised path", "PUT", "/v1/admin/users/7", http.StatusMethodNotAllowed, "GET, HEAD, PATCH"},
-		{"session path", "GET", "/v1/users/me/sessions/x", http.StatusMethodNotAllowed, "DELETE"},
-		{"oauth", "GET", "/oauth/token", http.StatusMethodNotAllowed, "POST"},
+		{"GET-only path", "DELETE", "/v1/users/me", http.StatusMethodNotAllowed, "GET, HEAD, OPTIONS"},
+		{"POST-only path", "GET", "/v1/auth/login", http.StatusMethodNotAllowed, "OPTIONS, POST"},
+		{"parameterised path", "PUT", "/v1/admin/users/7", http.StatusMethodNotAllowed, "GET, HEAD, OPTIONS, PATCH"},
+		{"session path", "GET", "/v1/users/me/sessions/x", http.StatusMethodNotAllowed, "DELETE, OPTIONS"},
+		{"oauth", "GET", "/oauth/token", http.StatusMethodNotAllowed, "OPTIONS, POST"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -270,8 +270,7 @@ func TestMetrics(t *testing.T) {
 
 	scrape := func() map[string]bool {
 		t.Helper()
-		r := f.do(t, "GET", "/metrics", "", "")
-		r.wantStatus(t, http.StatusOK)
+		r := f.scrape(t)
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 			t.Errorf("Content-Type = %q, want text/plain", ct)
 		}
@@ -314,7 +313,7 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, want := range []string{`authd_logins_total{result="success"}`, `authd_logins_total{result="invalid_credentials"}`,
 		`authd_refreshes_total{result="reused"}`, "authd_refresh_token_reuse_detected_total 1"} {
-		if r := f.do(t, "GET", "/metrics", "", ""); !strings.Contains(string(r.body), want) {
+		if r := f.scrape(t); !strings.Contains(string(r.body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}

@@ -1,11 +1,10 @@
 package httpapi
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -20,7 +19,7 @@ type Metrics struct {
 	refreshes   *prometheus.CounterVec
 	reuse       prometheus.Counter
 	rateLimited prometheus.Counter
-	handler     fiber.Handler
+	handler     http.Handler
 }
 
 // NewMetrics registers authd's HTTP metrics on reg (a new registry when nil).
@@ -51,7 +50,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.logins, m.refreshes, m.reuse, m.rateLimited)
-	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }
 
@@ -84,6 +83,7 @@ func (m *Metrics) countRateLimited(result string) {
 	}
 }
 
-func (s *server) metrics(c *fiber.Ctx) error {
-	return s.deps.Metrics.handler(c)
-}
+// Handler serves the metrics in the Prometheus text format. It belongs on
+// a listener of its own (AUTHD_METRICS_ADDR), never on the API's: the API
+// answers 404 for /metrics.
+func (m *Metrics) Handler() http.Handler { return m.handler }

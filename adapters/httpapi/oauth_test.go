@@ -192,7 +192,7 @@ func TestRotationsAreCountedOnBothEndpoints(t *testing.T) {
 	f.refresh(t, next.RefreshToken).problem(t, http.StatusUnauthorized, "invalid_refresh_token")
 	grant(base64.RawURLEncoding.EncodeToString(make([]byte, 32))).oauthError(t, http.StatusBadRequest, "invalid_grant")
 
-	text := string(f.do(t, "GET", "/metrics", "", "").body)
+	text := string(f.scrape(t).body)
 	for _, want := range []string{
 		`authd_refreshes_total{result="success"} 1`,
 		`authd_refreshes_total{result="reused"} 1`,

@@ -107,12 +107,26 @@ func req(method, target string) *http.Request {
 	return httptest.NewRequest(method, target, nil)
 }
 
+// hdr returns the headers kv with those every answer has (nosniff and a
+// request id) unless kv sets them; an empty value deletes a header.
 func hdr(kv ...string) http.Header {
 	h := http.Header{}
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Request-ID", "req-1")
 	for i := 0; i+1 < len(kv); i += 2 {
-		h.Add(kv[i], kv[i+1])
+		h.Del(kv[i])
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			h.Add(kv[i], kv[i+1])
+		}
 	}
 	return h
+}
+
+// noStore is hdr for answers about a user or their tokens, and errors.
+func noStore(kv ...string) http.Header {
+	return hdr(append([]string{"Cache-Control", "no-store"}, kv...)...)
 }
 
 const (
@@ -138,6 +152,10 @@ func TestOpenAPIValidatorExamples(t *testing.T) {
 	rateLimited := `{"type":"urn:authd:problem:rate_limited","title":"Too Many Requests","status":429,` +
 		`"detail":"Too many attempts; retry later.","code":"rate_limited"}`
 	tokens := `{"access_token":"a.b.c","token_type":"Bearer","expires_in":900,"refresh_token":"r"}`
+	originNotAllowed := `{"type":"urn:authd:problem:origin_not_allowed","title":"Forbidden","status":403,` +
+		`"detail":"This origin may not call the API from a browser.","code":"origin_not_allowed"}`
+	unsupported := `{"type":"urn:authd:problem:unsupported_media_type","title":"Unsupported Media Type","status":415,` +
+		`"detail":"Send the request body as application/json.","code":"unsupported_media_type"}`
 	bearer := `Bearer error="invalid_token"`
 
 	cases := []struct {
@@ -148,49 +166,70 @@ func TestOpenAPIValidatorExamples(t *testing.T) {
 		body   string
 		ok     bool
 	}{
-		{"user", req("GET", "/v1/users/me"), 200, hdr("Content-Type", jsonCT), user, true},
-		{"user with charset", req("GET", "/v1/users/me"), 200, hdr("Content-Type", jsonCT+"; charset=utf-8"), user, true},
-		{"user with extra field", req("GET", "/v1/users/me"), 200, hdr("Content-Type", jsonCT),
+		{"user", req("GET", "/v1/users/me"), 200, noStore("Content-Type", jsonCT), user, true},
+		{"user with charset", req("GET", "/v1/users/me"), 200, noStore("Content-Type", jsonCT+"; charset=utf-8"), user, true},
+		{"user with extra field", req("GET", "/v1/users/me"), 200, noStore("Content-Type", jsonCT),
 			strings.Replace(user, `"id":42`, `"id":42,"hashed_password":"x"`, 1), false},
-		{"user with unknown role", req("GET", "/v1/users/me"), 200, hdr("Content-Type", jsonCT),
+		{"user with unknown role", req("GET", "/v1/users/me"), 200, noStore("Content-Type", jsonCT),
 			strings.Replace(user, `"user"`, `"root"`, 1), false},
-		{"user with bad date", req("GET", "/v1/users/me"), 200, hdr("Content-Type", jsonCT),
+		{"user with bad date", req("GET", "/v1/users/me"), 200, noStore("Content-Type", jsonCT),
 			strings.Replace(user, `2025-01-31T12:00:00Z`, `yesterday`, 1), false},
-		{"user as problem media type", req("GET", "/v1/users/me"), 200, hdr("Content-Type", problemCT), user, false},
-		{"admin user by id", req("GET", "/v1/admin/users/42"), 200, hdr("Content-Type", jsonCT), user, true},
-		{"register created", req("POST", "/v1/auth/register"), 201, hdr("Content-Type", jsonCT), user, true},
-		{"register undocumented 200", req("POST", "/v1/auth/register"), 200, hdr("Content-Type", jsonCT), user, false},
-		{"register undocumented 418", req("POST", "/v1/auth/register"), 418, hdr("Content-Type", problemCT), notFound, false},
-		{"register validation problem", req("POST", "/v1/auth/register"), 422, hdr("Content-Type", problemCT), validation, true},
-		{"register rate limited", req("POST", "/v1/auth/register"), 429, hdr("Content-Type", problemCT, "Retry-After", "30"), rateLimited, true},
-		{"register rate limited without Retry-After", req("POST", "/v1/auth/register"), 429, hdr("Content-Type", problemCT), rateLimited, false},
-		{"refresh reused", req("POST", "/v1/auth/refresh"), 401, hdr("Content-Type", problemCT), reused, true},
-		{"refresh answering another code", req("POST", "/v1/auth/refresh"), 401, hdr("Content-Type", problemCT), invalidToken, false},
-		{"refresh problem as JSON", req("POST", "/v1/auth/refresh"), 401, hdr("Content-Type", jsonCT), reused, false},
-		{"refresh tokens", req("POST", "/v1/auth/refresh"), 200, hdr("Content-Type", jsonCT, "Cache-Control", "no-store"), tokens, true},
+		{"user as problem media type", req("GET", "/v1/users/me"), 200, noStore("Content-Type", problemCT), user, false},
+		{"admin user by id", req("GET", "/v1/admin/users/42"), 200, noStore("Content-Type", jsonCT), user, true},
+		{"register created", req("POST", "/v1/auth/register"), 201, noStore("Content-Type", jsonCT), user, true},
+		{"register undocumented 200", req("POST", "/v1/auth/register"), 200, noStore("Content-Type", jsonCT), user, false},
+		{"register undocumented 418", req("POST", "/v1/auth/register"), 418, noStore("Content-Type", problemCT), notFound, false},
+		{"register validation problem", req("POST", "/v1/auth/register"), 422, noStore("Content-Type", problemCT), validation, true},
+		{"register rate limited", req("POST", "/v1/auth/register"), 429, noStore("Content-Type", problemCT, "Retry-After", "30"), rateLimited, true},
+		{"register rate limited without Retry-After", req("POST", "/v1/auth/register"), 429, noStore("Content-Type", problemCT), rateLimited, false},
+		{"refresh reused", req("POST", "/v1/auth/refresh"), 401, noStore("Content-Type", problemCT), reused, true},
+		{"refresh answering another code", req("POST", "/v1/auth/refresh"), 401, noStore("Content-Type", problemCT), invalidToken, false},
+		{"refresh problem as JSON", req("POST", "/v1/auth/refresh"), 401, noStore("Content-Type", jsonCT), reused, false},
+		{"refresh tokens", req("POST", "/v1/auth/refresh"), 200, noStore("Content-Type", jsonCT), tokens, true},
 		{"refresh tokens without no-store", req("POST", "/v1/auth/refresh"), 200, hdr("Content-Type", jsonCT), tokens, false},
-		{"refresh tokens of another type", req("POST", "/v1/auth/refresh"), 200, hdr("Content-Type", jsonCT, "Cache-Control", "no-store"),
+		{"refresh tokens of another type", req("POST", "/v1/auth/refresh"), 200, noStore("Content-Type", jsonCT),
 			strings.Replace(tokens, "Bearer", "MAC", 1), false},
-		{"me without token", req("GET", "/v1/users/me"), 401, hdr("Content-Type", problemCT, "WWW-Authenticate", bearer), invalidToken, true},
-		{"me without WWW-Authenticate", req("GET", "/v1/users/me"), 401, hdr("Content-Type", problemCT), invalidToken, false},
-		{"logout", req("POST", "/v1/auth/logout"), 204, nil, "", true},
-		{"logout with a body", req("POST", "/v1/auth/logout"), 204, nil, "No Content", false},
-		{"oauth error", req("POST", "/oauth/token"), 400, hdr("Content-Type", jsonCT, "Cache-Control", "no-store"),
+		{"me without token", req("GET", "/v1/users/me"), 401, noStore("Content-Type", problemCT, "WWW-Authenticate", bearer), invalidToken, true},
+		{"me without WWW-Authenticate", req("GET", "/v1/users/me"), 401, noStore("Content-Type", problemCT), invalidToken, false},
+		{"logout", req("POST", "/v1/auth/logout"), 204, noStore(), "", true},
+		{"logout with a body", req("POST", "/v1/auth/logout"), 204, noStore(), "No Content", false},
+		{"logout without no-store", req("POST", "/v1/auth/logout"), 204, hdr(), "", false},
+		{"logout without headers", req("POST", "/v1/auth/logout"), 204, nil, "", false},
+		{"oauth error", req("POST", "/oauth/token"), 400, noStore("Content-Type", jsonCT),
 			`{"error":"invalid_grant","error_description":"The refresh token is invalid, expired or revoked."}`, true},
-		{"oauth error with unknown code", req("POST", "/oauth/token"), 400, hdr("Content-Type", jsonCT, "Cache-Control", "no-store"),
+		{"oauth error with unknown code", req("POST", "/oauth/token"), 400, noStore("Content-Type", jsonCT),
 			`{"error":"invalid_client"}`, false},
-		{"unknown path", req("GET", "/nope"), 404, hdr("Content-Type", problemCT), notFound, true},
-		{"unknown path with a trailing slash", req("GET", "/v1/nope/"), 404, hdr("Content-Type", problemCT), notFound, true},
+		{"unknown path", req("GET", "/nope"), 404, noStore("Content-Type", problemCT), notFound, true},
+		{"unknown path with a trailing slash", req("GET", "/v1/nope/"), 404, noStore("Content-Type", problemCT), notFound, true},
 		{"unknown path answered 200", req("GET", "/nope"), 200, hdr("Content-Type", jsonCT), user, false},
-		{"unknown path with the wrong code", req("GET", "/nope"), 404, hdr("Content-Type", problemCT), notAllowed, false},
-		{"wrong method", req("PUT", "/v1/users/me"), 405, hdr("Content-Type", problemCT, "Allow", "GET, HEAD"), notAllowed, true},
-		{"wrong method without Allow", req("PUT", "/v1/users/me"), 405, hdr("Content-Type", problemCT), notAllowed, false},
+		{"unknown path with the wrong code", req("GET", "/nope"), 404, noStore("Content-Type", problemCT), notAllowed, false},
+		{"wrong method", req("PUT", "/v1/users/me"), 405, noStore("Content-Type", problemCT, "Allow", "GET, HEAD"), notAllowed, true},
+		{"wrong method without Allow", req("PUT", "/v1/users/me"), 405, noStore("Content-Type", problemCT), notAllowed, false},
 		{"trailing slash", req("GET", "/healthz/"), 200, hdr("Content-Type", jsonCT), `{"status":"ok"}`, true},
 		{"health", req("GET", "/healthz"), 200, hdr("Content-Type", jsonCT), `{"status":"ok"}`, true},
 		{"health not ok", req("GET", "/healthz"), 200, hdr("Content-Type", jsonCT), `{"status":"degraded"}`, false},
-		{"user list", req("GET", "/v1/admin/users?limit=2"), 200, hdr("Content-Type", jsonCT), `{"users":[` + user + `],"next_after":null}`, true},
-		{"user list without next_after", req("GET", "/v1/admin/users"), 200, hdr("Content-Type", jsonCT), `{"users":[]}`, false},
-		{"metrics", req("GET", "/metrics"), 200, hdr("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), "# HELP x y\n", true},
+		{"user list", req("GET", "/v1/admin/users?limit=2"), 200, noStore("Content-Type", jsonCT), `{"users":[` + user + `],"next_after":null}`, true},
+		{"user list without next_after", req("GET", "/v1/admin/users"), 200, noStore("Content-Type", jsonCT), `{"users":[]}`, false},
+		{"metrics on the API", req("GET", "/metrics"), 200, hdr("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), "# HELP x y\n", false},
+		{"metrics on the API answered 404", req("GET", "/metrics"), 404, noStore("Content-Type", problemCT), notFound, true},
+		{"health without nosniff", req("GET", "/healthz"), 200, hdr("Content-Type", jsonCT, "X-Content-Type-Options", ""), `{"status":"ok"}`, false},
+		{"health with another X-Content-Type-Options", req("GET", "/healthz"), 200, hdr("Content-Type", jsonCT, "X-Content-Type-Options", "sniff"), `{"status":"ok"}`, false},
+		{"health without a request id", req("GET", "/healthz"), 200, hdr("Content-Type", jsonCT, "X-Request-ID", ""), `{"status":"ok"}`, false},
+		{"health with an unsafe request id", req("GET", "/healthz"), 200, hdr("Content-Type", jsonCT, "X-Request-ID", "a b"), `{"status":"ok"}`, false},
+		{"health with HSTS", req("GET", "/healthz"), 200, hdr("Content-Type", jsonCT, "Strict-Transport-Security", "max-age=31536000"), `{"status":"ok"}`, true},
+		{"health with CORS", req("GET", "/healthz"), 200, hdr("Content-Type", jsonCT, "Vary", "Origin", "Access-Control-Allow-Origin", "https://app.example.com"), `{"status":"ok"}`, true},
+		{"health with a CORS wildcard", req("GET", "/healthz"), 200, hdr("Content-Type", jsonCT, "Access-Control-Allow-Origin", "*"), `{"status":"ok"}`, false},
+		{"me without no-store", req("GET", "/v1/users/me"), 200, hdr("Content-Type", jsonCT), user, false},
+		{"problem without no-store", req("GET", "/nope"), 404, hdr("Content-Type", problemCT), notFound, false},
+		{"preflight", req("OPTIONS", "/v1/auth/login"), 204, hdr("Allow", "OPTIONS, POST", "Access-Control-Allow-Origin", "https://app.example.com",
+			"Access-Control-Allow-Methods", "POST", "Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID", "Access-Control-Max-Age", "600"), "", true},
+		{"plain OPTIONS", req("OPTIONS", "/v1/users/me"), 204, hdr("Allow", "GET, HEAD, OPTIONS"), "", true},
+		{"OPTIONS without Allow", req("OPTIONS", "/v1/users/me"), 204, hdr(), "", false},
+		{"preflight with a body", req("OPTIONS", "/v1/users/me"), 204, hdr("Allow", "GET, HEAD, OPTIONS"), "{}", false},
+		{"preflight from an unknown origin", req("OPTIONS", "/v1/users/me"), 403, noStore("Allow", "GET, HEAD, OPTIONS", "Content-Type", problemCT), originNotAllowed, true},
+		{"preflight refused with another code", req("OPTIONS", "/v1/users/me"), 403, noStore("Allow", "GET, HEAD, OPTIONS", "Content-Type", problemCT), notFound, false},
+		{"OPTIONS on an unknown path", req("OPTIONS", "/nope"), 404, noStore("Content-Type", problemCT), notFound, true},
+		{"unsupported media type", req("POST", "/v1/auth/login"), 415, noStore("Content-Type", problemCT), unsupported, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -224,7 +263,7 @@ func TestOpenAPICheckFailsTheTest(t *testing.T) {
 		t.Error("Check accepted an undocumented status")
 	}
 	rec = &recorder{TB: t}
-	v.Check(rec, req("POST", "/v1/auth/logout"), http.StatusNoContent, nil, nil)
+	v.Check(rec, req("POST", "/v1/auth/logout"), http.StatusNoContent, noStore(), nil)
 	if rec.failed {
 		t.Error("Check refused a documented answer")
 	}
@@ -295,8 +334,7 @@ func TestOpenAPIServerAnswersConform(t *testing.T) {
 		{"healthz", ready, req("GET", "/healthz"), 200},
 		{"readyz", ready, req("GET", "/readyz"), 200},
 		{"readyz without a database", down, req("GET", "/readyz"), 503},
-		// A server of its own: /metrics must not see the other cases' requests.
-		{"metrics", newServer(nil), req("GET", "/metrics"), 200},
+		{"no metrics on the API", ready, req("GET", "/metrics"), 404},
 		{"openapi", ready, req("GET", "/openapi.json"), 200},
 		{"jwks", ready, req("GET", "/.well-known/jwks.json"), 200},
 		{"metadata", ready, req("GET", "/.well-known/oauth-authorization-server"), 200},

@@ -15,44 +15,71 @@ type route struct {
 	// oauth routes speak OAuth 2.0: their errors take the RFC 6749 §5.2
 	// shape instead of a problem document.
 	oauth bool
+	// body is the media type the request body must have; other media types
+	// are refused before any handler runs.
+	body bodyKind
+	// private answers carry user data or tokens: every one of them, errors
+	// included, has Cache-Control: no-store.
+	private bool
 }
 
-// routeTable lists every route of the API; it is also what 405 answers and
-// the Allow header are computed from.
+// bodyKind is what a route reads from the request body.
+type bodyKind int
+
+const (
+	// bodyNone routes read no body, whatever its media type.
+	bodyNone bodyKind = iota
+	// bodyJSON routes require Content-Type: application/json (415 otherwise),
+	// which also keeps cross-site "simple" form posts out.
+	bodyJSON
+	// bodyForm routes require application/x-www-form-urlencoded (RFC 6749).
+	bodyForm
+)
+
+// routeTable lists every route of the API; it is also what 405 answers, the
+// Allow header and CORS preflights are computed from.
 func (s *server) routeTable() []route {
 	bearer := s.authenticate
 	admin := []fiber.Handler{s.authenticate, s.requireAdmin}
-	r := func(method, path string, h ...fiber.Handler) route {
-		return route{method: method, path: path, handlers: h}
+	// public: answers anyone may cache; private: answers about a user or
+	// their tokens; json: private, with a JSON body; oauth: private, with a
+	// form body, answering errors the OAuth way.
+	public := func(method, path string, h ...fiber.Handler) route {
+		return route{method: method, path: path, handlers: h, body: bodyNone}
+	}
+	private := func(method, path string, h ...fiber.Handler) route {
+		return route{method: method, path: path, handlers: h, private: true, body: bodyNone}
+	}
+	json := func(method, path string, h ...fiber.Handler) route {
+		return route{method: method, path: path, handlers: h, private: true, body: bodyJSON}
 	}
 	oauth := func(method, path string, h ...fiber.Handler) route {
-		return route{method: method, path: path, handlers: h, oauth: true}
+		return route{method: method, path: path, handlers: h, private: true, body: bodyForm, oauth: true}
 	}
 	withAdmin := func(h fiber.Handler) []fiber.Handler { return append(append([]fiber.Handler{}, admin...), h) }
 	return []route{
-		r(fiber.MethodGet, "/healthz", s.healthz),
-		r(fiber.MethodGet, "/readyz", s.readyz),
-		r(fiber.MethodGet, "/metrics", s.metrics),
-		r(fiber.MethodGet, "/openapi.json", s.openapi),
-		r(fiber.MethodGet, "/.well-known/jwks.json", s.jwks),
-		r(fiber.MethodGet, "/.well-known/oauth-authorization-server", s.metadata),
+		public(fiber.MethodGet, "/healthz", s.healthz),
+		public(fiber.MethodGet, "/readyz", s.readyz),
+		public(fiber.MethodGet, "/openapi.json", s.openapi),
+		public(fiber.MethodGet, "/.well-known/jwks.json", s.jwks),
+		public(fiber.MethodGet, "/.well-known/oauth-authorization-server", s.metadata),
 
-		r(fiber.MethodPost, "/v1/auth/register", s.register),
-		r(fiber.MethodPost, "/v1/auth/login", s.login),
-		r(fiber.MethodPost, "/v1/auth/refresh", s.refresh),
-		r(fiber.MethodPost, "/v1/auth/logout", s.logout),
-		r(fiber.MethodPost, "/v1/auth/logout-all", bearer, s.logoutAll),
+		json(fiber.MethodPost, "/v1/auth/register", s.register),
+		json(fiber.MethodPost, "/v1/auth/login", s.login),
+		json(fiber.MethodPost, "/v1/auth/refresh", s.refresh),
+		json(fiber.MethodPost, "/v1/auth/logout", s.logout),
+		private(fiber.MethodPost, "/v1/auth/logout-all", bearer, s.logoutAll),
 
-		r(fiber.MethodGet, "/v1/users/me", bearer, s.me),
-		r(fiber.MethodPost, "/v1/users/me/password", bearer, s.changePassword),
-		r(fiber.MethodGet, "/v1/users/me/sessions", bearer, s.listSessions),
-		r(fiber.MethodDelete, "/v1/users/me/sessions/:id", bearer, s.revokeSession),
+		private(fiber.MethodGet, "/v1/users/me", bearer, s.me),
+		json(fiber.MethodPost, "/v1/users/me/password", bearer, s.changePassword),
+		private(fiber.MethodGet, "/v1/users/me/sessions", bearer, s.listSessions),
+		private(fiber.MethodDelete, "/v1/users/me/sessions/:id", bearer, s.revokeSession),
 
-		r(fiber.MethodGet, "/v1/admin/users", withAdmin(s.listUsers)...),
-		r(fiber.MethodGet, "/v1/admin/users/:id", withAdmin(s.getUser)...),
-		r(fiber.MethodPatch, "/v1/admin/users/:id", withAdmin(s.patchUser)...),
-		r(fiber.MethodPost, "/v1/admin/users/:id/sessions/revoke", withAdmin(s.revokeUserSessions)...),
-		r(fiber.MethodGet, "/v1/admin/audit", withAdmin(s.listAudit)...),
+		private(fiber.MethodGet, "/v1/admin/users", withAdmin(s.listUsers)...),
+		private(fiber.MethodGet, "/v1/admin/users/:id", withAdmin(s.getUser)...),
+		json(fiber.MethodPatch, "/v1/admin/users/:id", withAdmin(s.patchUser)...),
+		private(fiber.MethodPost, "/v1/admin/users/:id/sessions/revoke", withAdmin(s.revokeUserSessions)...),
+		private(fiber.MethodGet, "/v1/admin/audit", withAdmin(s.listAudit)...),
 
 		oauth(fiber.MethodPost, "/oauth/token", s.oauthToken),
 		oauth(fiber.MethodPost, "/oauth/revoke", s.oauthRevoke),
@@ -60,23 +87,23 @@ func (s *server) routeTable() []route {
 }
 
 // unmatched answers requests no route took: 405 with Allow when the path
-// exists under other methods, 404 otherwise.
+// exists under other methods (OPTIONS, answered by preflight, among them),
+// 404 otherwise.
 func (s *server) unmatched(c *fiber.Ctx) error {
-	var allowed []string
-	for _, r := range s.routes {
-		if pathMatches(r.path, c.Path()) {
-			allowed = append(allowed, r.method)
-			if r.method == fiber.MethodGet {
-				allowed = append(allowed, fiber.MethodHead)
-			}
-		}
-	}
+	allowed := s.methodsOf(c.Path())
 	if len(allowed) == 0 {
 		return errNotFound
 	}
-	sort.Strings(allowed)
-	c.Set(fiber.HeaderAllow, strings.Join(allowed, ", "))
+	c.Set(fiber.HeaderAllow, allowHeader(allowed))
 	return errMethodNotAllowed
+}
+
+// allowHeader is the Allow header of a path served under methods: those
+// methods and OPTIONS, sorted.
+func allowHeader(methods []string) string {
+	all := append(append([]string(nil), methods...), fiber.MethodOptions)
+	sort.Strings(all)
+	return strings.Join(all, ", ")
 }
 
 // pathMatches reports whether path fits pattern, where a ":name" segment

@@ -15,6 +15,18 @@ func Routes() [][2]string {
 	return out
 }
 
+// PrivateRoutes lists, like Routes, the routes whose every answer carries
+// Cache-Control: no-store because it is about a user or their tokens.
+func PrivateRoutes() [][2]string {
+	var out [][2]string
+	for _, r := range (&server{}).routeTable() {
+		if r.private {
+			out = append(out, [2]string{r.method, openAPIPath(r.path)})
+		}
+	}
+	return out
+}
+
 // openAPIPath converts a Fiber route pattern to an OpenAPI path template.
 func openAPIPath(pattern string) string {
 	segs := strings.Split(pattern, "/")

@@ -7,11 +7,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
-	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"authd/application"
 	"authd/ports"
@@ -23,11 +23,17 @@ const BodyLimit = 64 << 10
 // Config is the HTTP layer's configuration.
 type Config struct {
 	// Issuer is the public base URL of the service, used in the RFC 8414
-	// metadata (for example https://auth.example.com).
+	// metadata (for example https://auth.example.com), exactly as the
+	// tokens' iss claim spells it. An https issuer turns HSTS on.
 	Issuer       string
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
+	// TrustedProxies are the reverse proxies whose forwarding headers name
+	// the client; by default nobody's.
+	TrustedProxies TrustedProxies
+	// CORSOrigins may call the API from a browser; by default none.
+	CORSOrigins Origins
 }
 
 // Deps is everything New needs.
@@ -49,6 +55,8 @@ type server struct {
 	uc     *application.UseCases
 	deps   Deps
 	routes []route
+	// hsts is whether answers carry Strict-Transport-Security.
+	hsts bool
 }
 
 // New returns the Fiber app serving authd's API.
@@ -59,7 +67,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	if deps.Metrics == nil {
 		deps.Metrics = NewMetrics(nil)
 	}
-	s := &server{cfg: cfg, uc: deps.UseCases, deps: deps}
+	s := &server{cfg: cfg, uc: deps.UseCases, deps: deps, hsts: strings.HasPrefix(cfg.Issuer, "https://")}
 	app := fiber.New(fiber.Config{
 		AppName:               "authd",
 		BodyLimit:             BodyLimit,
@@ -71,14 +79,16 @@ func New(cfg Config, deps Deps) *fiber.App {
 		// Header and path limits far above any legitimate request.
 		ReadBufferSize: 16 << 10,
 	})
-	app.Use(requestid.New())
+	app.Use(s.stamp)
 	app.Use(s.observe)
 	app.Use(recover.New())
+	app.Use(s.preflight)
 	s.routes = s.routeTable()
 	for _, r := range s.routes {
-		app.Add(r.method, r.path, r.handlers...)
+		handlers := append([]fiber.Handler{guard(r)}, r.handlers...)
+		app.Add(r.method, r.path, handlers...)
 		if r.method == fiber.MethodGet {
-			app.Add(fiber.MethodHead, r.path, r.handlers...)
+			app.Add(fiber.MethodHead, r.path, handlers...)
 		}
 	}
 	app.Use(s.unmatched)
@@ -89,6 +99,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 // leaves in the shape its route speaks, a problem document or, on the OAuth
 // endpoints, an RFC 6749 §5.2 error.
 func (s *server) handleError(c *fiber.Ctx, err error) error {
+	s.stampHeaders(c)
 	f := classify(err)
 	if f.row.logged {
 		s.deps.Log.ErrorContext(c.UserContext(), "request failed",
@@ -98,12 +109,6 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 		return writeOAuthError(c, f)
 	}
 	return writeProblem(c, f)
-}
-
-// requestID returns the id the requestid middleware assigned.
-func requestID(c *fiber.Ctx) string {
-	id, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
-	return id
 }
 
 // readyTimeout bounds /readyz's database check.

@@ -67,21 +67,24 @@ var generousLimits = limits{registerPerIP: 1000, loginPerIP: 1000, loginPerAccou
 
 // options changes how newFixture builds the server.
 type options struct {
-	limits       limits
-	wrapUsers    func(ports.UserRepository) ports.UserRepository
-	wrapFamilies func(ports.FamilyRepository) ports.FamilyRepository
+	limits         limits
+	wrapUsers      func(ports.UserRepository) ports.UserRepository
+	wrapFamilies   func(ports.FamilyRepository) ports.FamilyRepository
+	trustedProxies httpapi.TrustedProxies
+	corsOrigins    httpapi.Origins
 }
 
 // fixture is the whole API on in-memory adapters: memory repositories, a
 // cheap but real argon2id hasher, a real Ed25519 issuer and a fixed clock.
 type fixture struct {
-	app    *fiber.App
-	v      *openapitest.Validator
-	store  *memory.Store
-	clock  *memory.Clock
-	issuer *jwt.Issuer
-	hasher *countingHasher
-	logs   *syncBuffer
+	app     *fiber.App
+	v       *openapitest.Validator
+	store   *memory.Store
+	clock   *memory.Clock
+	issuer  *jwt.Issuer
+	hasher  *countingHasher
+	logs    *syncBuffer
+	metrics *httpapi.Metrics
 	// readyErr is what the /readyz check answers; nil means ready.
 	readyErr atomic.Pointer[error]
 }
@@ -144,8 +147,9 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 			RegisterPerIP:   limiter(o.limits.registerPerIP),
 		},
 	})
-	f := &fixture{v: openapitest.New(t), store: store, clock: clock, issuer: issuer, hasher: hasher, logs: logs}
-	f.app = httpapi.New(httpapi.Config{Issuer: testIssuer}, httpapi.Deps{
+	f := &fixture{v: openapitest.New(t), store: store, clock: clock, issuer: issuer, hasher: hasher, logs: logs, metrics: httpapi.NewMetrics(nil)}
+	cfg := httpapi.Config{Issuer: testIssuer, TrustedProxies: o.trustedProxies, CORSOrigins: o.corsOrigins}
+	f.app = httpapi.New(cfg, httpapi.Deps{
 		UseCases: uc,
 		Verifier: issuer,
 		Clock:    clock,
@@ -157,9 +161,23 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 		},
 		JWKS:    issuer.JWKS(),
 		Log:     log,
-		Metrics: httpapi.NewMetrics(nil),
+		Metrics: f.metrics,
 	})
 	return f
+}
+
+// scrape answers GET /metrics from the metrics handler, which is served on
+// a listener of its own, not by the API.
+func (f *fixture) scrape(t testing.TB) response {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	f.metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	r.wantStatus(t, http.StatusOK)
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("/metrics Content-Type = %q, want text/plain", ct)
+	}
+	return r
 }
 
 // setReady makes /readyz's database check answer err.

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"authd/adapters/httpapi"
 	"authd/adapters/password"
 	"authd/adapters/postgres"
 	"authd/domain"
@@ -30,7 +32,7 @@ type Config struct {
 	LogLevel               slog.Level // AUTHD_LOG_LEVEL
 	DatabaseURL            string     // DATABASE_URL
 	HTTPAddr               string     // HTTP_ADDR
-	Issuer                 string     // AUTHD_ISSUER
+	Issuer                 string     // AUTHD_ISSUER normalised; empty: http:// and the address bound (issuerFor)
 	Audience               string     // AUTHD_AUDIENCE
 	JWTPrivateKeyFile      string     // AUTHD_JWT_PRIVATE_KEY_FILE
 	JWTExtraPublicKeyFiles []string   // AUTHD_JWT_EXTRA_PUBLIC_KEY_FILES
@@ -47,6 +49,11 @@ type Config struct {
 	HTTPWriteTimeout       time.Duration
 	HTTPIdleTimeout        time.Duration
 	ShutdownTimeout        time.Duration
+
+	// The HTTP edge: clients behind proxies, browsers, metrics (loadEdge).
+	TrustedProxies httpapi.TrustedProxies // AUTHD_TRUSTED_PROXIES
+	CORSOrigins    httpapi.Origins        // AUTHD_CORS_ORIGINS
+	MetricsAddr    string                 // AUTHD_METRICS_ADDR
 }
 
 // envReader reads variables and remembers the first error, naming the variable.
@@ -179,16 +186,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		r.fail("HTTP_ADDR", c.HTTPAddr, "must be host:port with a port from 0 to 65535")
 		addrOK = false
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		// Listening on every interface: the default issuer still needs a host.
-		host = "localhost"
-	}
-	c.Issuer = r.str("AUTHD_ISSUER", "http://"+net.JoinHostPort(host, port))
-	// A default issuer built from a bad HTTP_ADDR is HTTP_ADDR's fault alone.
-	issuerSet := strings.TrimSpace(getenv("AUTHD_ISSUER")) != ""
-	if (addrOK || issuerSet) && !validIssuer(c.Issuer) {
-		r.fail("AUTHD_ISSUER", c.Issuer, "must be an http(s) URL without query or fragment")
-	}
+	r.loadIssuer(&c, host, addrOK)
 	if c.Session.TokenTTL > c.Session.MaxLifetime {
 		r.fail("AUTHD_REFRESH_TOKEN_TTL", c.Session.TokenTTL.String(), "must not exceed AUTHD_SESSION_MAX_LIFETIME")
 	}
@@ -203,14 +201,140 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		r.errs = append(r.errs, fmt.Errorf("AUTHD_ARGON2_MEMORY_KIB=%d, AUTHD_ARGON2_TIME=%d, AUTHD_ARGON2_THREADS=%d: %w",
 			c.Argon2.Memory, c.Argon2.Time, c.Argon2.Threads, err))
 	}
+	r.loadEdge(&c)
 	return c, errors.Join(r.errs...)
 }
 
-// validIssuer reports whether s is an http(s) URL with a host and without
-// query or fragment.
-func validIssuer(s string) bool {
+// loadIssuer reads AUTHD_ISSUER into c.Issuer, normalised, and checks the
+// issuer that will be used (the default one when it is unset): in prod it
+// must be https unless its host is a loopback address. httpHost is HTTP_ADDR's
+// host; a default issuer built from a bad HTTP_ADDR is HTTP_ADDR's fault alone.
+func (r *envReader) loadIssuer(c *Config, httpHost string, addrOK bool) {
+	raw := strings.TrimSpace(r.getenv("AUTHD_ISSUER"))
+	if raw == "" {
+		if addrOK && c.Env == "prod" && !loopbackHost(httpHost) {
+			r.fail("AUTHD_ISSUER", raw, fmt.Sprintf("must be set in prod (AUTHD_ENV=prod) when HTTP_ADDR (%s) is not a loopback address: "+
+				"the default issuer would be plain http; set it to the public https URL", c.HTTPAddr))
+		}
+		return
+	}
+	iss, err := normaliseIssuer(raw)
+	if err != nil {
+		r.fail("AUTHD_ISSUER", raw, err.Error())
+		return
+	}
+	u, _ := url.Parse(iss)
+	if c.Env == "prod" && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		r.fail("AUTHD_ISSUER", raw, "must be an https URL in prod (AUTHD_ENV=prod); plain http is allowed only on a loopback host")
+		return
+	}
+	c.Issuer = iss
+}
+
+// normaliseIssuer returns the one spelling of an issuer URL that the
+// metadata, the tokens' iss and every endpoint URL share: scheme and host in
+// lower case, no default port, no trailing slash. It refuses anything but an
+// http(s) URL with an ASCII host and without user, query or fragment.
+func normaliseIssuer(s string) (string, error) {
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return "", errors.New("must be an http(s) URL such as https://auth.example.com")
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", errors.New("must be an http(s) URL without user, query or fragment")
+	}
+	host := strings.ToLower(u.Hostname())
+	for i := 0; i < len(host); i++ {
+		if host[i] >= 0x80 || host[i] <= ' ' {
+			return "", errors.New("the host must be ASCII (write an internationalised name in its xn-- form)")
+		}
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return "", errors.New("the port must be from 1 to 65535")
+		}
+		defaultPort := (u.Scheme == "https" && n == 443) || (u.Scheme == "http" && n == 80)
+		if !defaultPort {
+			host += ":" + port
+		}
+	}
+	u.Host = host
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = strings.TrimRight(u.RawPath, "/")
+	return u.String(), nil
+}
+
+// loopbackHost reports whether host (a name or an address, without port)
+// is this machine: localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// issuerFor returns the issuer the server uses once its listener is bound
+// to bound: AUTHD_ISSUER, or http:// with HTTP_ADDR's host and the port
+// actually bound, so that HTTP_ADDR=127.0.0.1:0 never advertises port 0.
+func (c Config) issuerFor(bound net.Addr) string {
+	if c.Issuer != "" {
+		return c.Issuer
+	}
+	host, port, _ := net.SplitHostPort(c.HTTPAddr)
+	if tcp, ok := bound.(*net.TCPAddr); ok {
+		port = strconv.Itoa(tcp.Port)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		// Listening on every interface: the default issuer still needs a host.
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(strings.ToLower(host), port)
+}
+
+// loadEdge reads the variables of the HTTP edge: which proxies' forwarding
+// headers to believe, which browser origins may call the API, and where
+// /metrics is served.
+func (r *envReader) loadEdge(c *Config) {
+	var err error
+	raw := r.str("AUTHD_TRUSTED_PROXIES", "")
+	if c.TrustedProxies, err = httpapi.ParseTrustedProxies(raw); err != nil {
+		r.fail("AUTHD_TRUSTED_PROXIES", raw, err.Error()+" (want comma-separated CIDR prefixes)")
+	}
+	raw = r.str("AUTHD_CORS_ORIGINS", "")
+	if c.CORSOrigins, err = httpapi.ParseOrigins(raw); err != nil {
+		r.fail("AUTHD_CORS_ORIGINS", raw, err.Error()+" (want comma-separated origins such as https://app.example.com)")
+	}
+	c.MetricsAddr = r.str("AUTHD_METRICS_ADDR", "127.0.0.1:9464")
+	if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+		r.fail("AUTHD_METRICS_ADDR", c.MetricsAddr, "must be host:port")
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		r.fail("AUTHD_METRICS_ADDR", c.MetricsAddr, "must be host:port with a port from 0 to 65535")
+	}
+}
+
+// owaspArgon2 are OWASP's minimum argon2id configurations, each as strong
+// as the others (Password Storage Cheat Sheet): memory in KiB, iterations.
+var owaspArgon2 = []struct{ memoryKiB, time uint32 }{
+	{47104, 1}, {19456, 2}, {12288, 3}, {9216, 4}, {7168, 5},
+}
+
+// warnings returns what the start-up log should warn about.
+func (c Config) warnings() []string {
+	var out []string
+	strong := false
+	for _, o := range owaspArgon2 {
+		strong = strong || (c.Argon2.Memory >= o.memoryKiB && c.Argon2.Time >= o.time)
+	}
+	if !strong {
+		out = append(out, fmt.Sprintf("argon2id parameters are below OWASP's minimum (AUTHD_ARGON2_MEMORY_KIB=%d, AUTHD_ARGON2_TIME=%d; "+
+			"want at least m=19456 t=2, or m=47104 t=1): password hashes are cheaper to crack than they should be", c.Argon2.Memory, c.Argon2.Time))
+	}
+	return out
 }
 
 // requireServe checks what only the server needs.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"authd/adapters/httpapi"
 	"authd/adapters/jwt"
 	"authd/adapters/password"
 	"authd/adapters/postgres"
@@ -35,7 +37,6 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Env:             "prod",
 		LogLevel:        slog.LevelInfo,
 		HTTPAddr:        "127.0.0.1:8080",
-		Issuer:          "http://127.0.0.1:8080",
 		Audience:        "authd",
 		AccessTokenTTL:  15 * time.Minute,
 		Session:         domain.SessionPolicy{TokenTTL: 336 * time.Hour, MaxLifetime: 2160 * time.Hour},
@@ -58,9 +59,13 @@ func TestLoadConfigDefaults(t *testing.T) {
 		HTTPWriteTimeout: 10 * time.Second,
 		HTTPIdleTimeout:  60 * time.Second,
 		ShutdownTimeout:  15 * time.Second,
+		MetricsAddr:      "127.0.0.1:9464",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	if iss := got.issuerFor(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}); iss != "http://127.0.0.1:8080" {
+		t.Errorf("default issuer = %q, want http://127.0.0.1:8080", iss)
 	}
 	if diff := cmp.Diff(pool, got.DB); diff != "" {
 		t.Errorf("pool defaults differ from postgres.DefaultPoolOptions (-want +got):\n%s", diff)
@@ -103,6 +108,9 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		"AUTHD_HTTP_WRITE_TIMEOUT":         "6s",
 		"AUTHD_HTTP_IDLE_TIMEOUT":          "7s",
 		"AUTHD_SHUTDOWN_TIMEOUT":           "8s",
+		"AUTHD_TRUSTED_PROXIES":            "10.0.0.0/8, 2001:db8::1",
+		"AUTHD_CORS_ORIGINS":               "https://app.example.com,http://localhost:5173",
+		"AUTHD_METRICS_ADDR":               "0.0.0.0:9100",
 	}
 	got, err := LoadConfig(envMap(env))
 	if err != nil {
@@ -134,6 +142,9 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		HTTPWriteTimeout: 6 * time.Second,
 		HTTPIdleTimeout:  7 * time.Second,
 		ShutdownTimeout:  8 * time.Second,
+		TrustedProxies:   mustTrust(t, "10.0.0.0/8,2001:db8::1/128"),
+		CORSOrigins:      mustOrigins(t, "http://localhost:5173,https://app.example.com"),
+		MetricsAddr:      "0.0.0.0:9100",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -158,8 +169,11 @@ func TestLoadConfigAcceptedSpellings(t *testing.T) {
 		{"AUTHD_RATE_LIMITS", "no", func(c Config) bool { return !c.RateLimits }},
 		{"AUTHD_LOG_LEVEL", "warn", func(c Config) bool { return c.LogLevel == slog.LevelWarn }},
 		{"AUTHD_LOG_LEVEL", "ERROR", func(c Config) bool { return c.LogLevel == slog.LevelError }},
-		{"HTTP_ADDR", "localhost:1234", func(c Config) bool { return c.Issuer == "http://localhost:1234" }},
-		{"AUTHD_ISSUER", "http://auth.internal:8080/tenant", func(c Config) bool { return c.Issuer == "http://auth.internal:8080/tenant" }},
+		{"HTTP_ADDR", "localhost:1234", func(c Config) bool { return c.issuerFor(nil) == "http://localhost:1234" }},
+		{"AUTHD_ISSUER", "https://auth.internal:8080/tenant/", func(c Config) bool { return c.Issuer == "https://auth.internal:8080/tenant" }},
+		{"AUTHD_ISSUER", "http://127.0.0.1:8080/", func(c Config) bool { return c.Issuer == "http://127.0.0.1:8080" }},
+		{"AUTHD_TRUSTED_PROXIES", " 127.0.0.1/32 ,", func(c Config) bool { return c.TrustedProxies.Equal(mustTrust(t, "127.0.0.1")) }},
+		{"AUTHD_METRICS_ADDR", "127.0.0.1:0", func(c Config) bool { return c.MetricsAddr == "127.0.0.1:0" }},
 		{"AUTHD_SESSION_MAX_LIFETIME", "336h", func(c Config) bool { return c.Session.MaxLifetime == c.Session.TokenTTL }},
 		{"AUTHD_ACCESS_TOKEN_TTL", "  1m ", func(c Config) bool { return c.AccessTokenTTL == time.Minute }},
 	}
@@ -227,6 +241,22 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{map[string]string{"AUTHD_ARGON2_THREADS": "0"}, "AUTHD_ARGON2_THREADS"},
 		{map[string]string{"AUTHD_ARGON2_THREADS": "256"}, "AUTHD_ARGON2_THREADS"},
 		{map[string]string{"AUTHD_HASH_CONCURRENCY": "0"}, "AUTHD_HASH_CONCURRENCY"},
+		{map[string]string{"AUTHD_ISSUER": "https://user:pw@auth.example.com"}, "AUTHD_ISSUER"},
+		{map[string]string{"AUTHD_ISSUER": "https://auth.example.com:0"}, "AUTHD_ISSUER"},
+		{map[string]string{"AUTHD_ISSUER": "https://auth.example.com:"}, "AUTHD_ISSUER"},
+		{map[string]string{"AUTHD_ISSUER": "https://bücher.example"}, "AUTHD_ISSUER"},
+		{map[string]string{"AUTHD_ISSUER": "http://auth.example.com"}, "AUTHD_ISSUER"},
+		{map[string]string{"AUTHD_ISSUER": "http://10.0.0.7:8080"}, "AUTHD_ISSUER"},
+		{map[string]string{"HTTP_ADDR": "0.0.0.0:8080"}, "AUTHD_ISSUER"},
+		{map[string]string{"HTTP_ADDR": ":8080"}, "AUTHD_ISSUER"},
+		{map[string]string{"AUTHD_TRUSTED_PROXIES": "10.0.0.0/33"}, "AUTHD_TRUSTED_PROXIES"},
+		{map[string]string{"AUTHD_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, "AUTHD_TRUSTED_PROXIES"},
+		{map[string]string{"AUTHD_TRUSTED_PROXIES": "0.0.0.0/0"}, "AUTHD_TRUSTED_PROXIES"},
+		{map[string]string{"AUTHD_CORS_ORIGINS": "*"}, "AUTHD_CORS_ORIGINS"},
+		{map[string]string{"AUTHD_CORS_ORIGINS": "https://app.example.com/login"}, "AUTHD_CORS_ORIGINS"},
+		{map[string]string{"AUTHD_CORS_ORIGINS": "app.example.com"}, "AUTHD_CORS_ORIGINS"},
+		{map[string]string{"AUTHD_METRICS_ADDR": "9464"}, "AUTHD_METRICS_ADDR"},
+		{map[string]string{"AUTHD_METRICS_ADDR": "127.0.0.1:70000"}, "AUTHD_METRICS_ADDR"},
 	}
 	for _, tc := range tests {
 		var name strings.Builder
@@ -271,11 +301,132 @@ func TestLoadConfigHTTPAddrPort(t *testing.T) {
 	}
 	t.Run("no host", func(t *testing.T) {
 		t.Parallel()
-		c, err := LoadConfig(envMap(map[string]string{"HTTP_ADDR": ":8080"}))
-		if err != nil || c.Issuer != "http://localhost:8080" {
-			t.Errorf("HTTP_ADDR=:8080 gives issuer %q, %v; want http://localhost:8080", c.Issuer, err)
+		c, err := LoadConfig(envMap(map[string]string{"HTTP_ADDR": ":8080", "AUTHD_ENV": "dev"}))
+		if iss := c.issuerFor(nil); err != nil || iss != "http://localhost:8080" {
+			t.Errorf("HTTP_ADDR=:8080 gives issuer %q, %v; want http://localhost:8080", iss, err)
 		}
 	})
+	t.Run("port 0", func(t *testing.T) {
+		t.Parallel()
+		c, err := LoadConfig(envMap(map[string]string{"HTTP_ADDR": "127.0.0.1:0"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if iss := c.issuerFor(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 41234}); iss != "http://127.0.0.1:41234" {
+			t.Errorf("issuer = %q, want the bound port", iss)
+		}
+	})
+}
+
+func TestNormaliseIssuer(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"https://auth.example.com", "https://auth.example.com"},
+		{"https://auth.example.com/", "https://auth.example.com"},
+		{"https://auth.example.com//", "https://auth.example.com"},
+		{"HTTPS://Auth.Example.COM/", "https://auth.example.com"},
+		{"https://auth.example.com:443/", "https://auth.example.com"},
+		{"http://127.0.0.1:80", "http://127.0.0.1"},
+		{"https://auth.example.com:8443", "https://auth.example.com:8443"},
+		{"https://auth.example.com/tenant/", "https://auth.example.com/tenant"},
+		{"https://auth.example.com/Tenant%20A/", "https://auth.example.com/Tenant%20A"},
+		{"http://[::1]:8080/", "http://[::1]:8080"},
+	} {
+		got, err := normaliseIssuer(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("normaliseIssuer(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+		// Normalising is idempotent: the result is its own normal form.
+		if again, err := normaliseIssuer(got); err != nil || again != got {
+			t.Errorf("normaliseIssuer(%q) = %q, %v; want it unchanged", got, again, err)
+		}
+	}
+}
+
+func TestIssuerInProd(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		env map[string]string
+		ok  bool
+	}{
+		{map[string]string{"AUTHD_ISSUER": "https://auth.example.com"}, true},
+		{map[string]string{"AUTHD_ISSUER": "http://127.0.0.1:8080"}, true},
+		{map[string]string{"AUTHD_ISSUER": "http://127.8.9.10:8080"}, true},
+		{map[string]string{"AUTHD_ISSUER": "http://localhost:8080"}, true},
+		{map[string]string{"AUTHD_ISSUER": "http://[::1]:8080"}, true},
+		{map[string]string{"HTTP_ADDR": "127.0.0.1:0"}, true},
+		{map[string]string{"HTTP_ADDR": "[::1]:8080"}, true},
+		{map[string]string{"HTTP_ADDR": "0.0.0.0:8080", "AUTHD_ISSUER": "https://auth.example.com"}, true},
+		{map[string]string{"AUTHD_ISSUER": "http://auth.example.com"}, false},
+		{map[string]string{"AUTHD_ISSUER": "http://localhost.example.com"}, false},
+		{map[string]string{"AUTHD_ISSUER": "http://192.168.1.10"}, false},
+		{map[string]string{"HTTP_ADDR": "10.0.0.5:8080"}, false},
+		{map[string]string{"HTTP_ADDR": "[::]:8080"}, false},
+	} {
+		_, err := LoadConfig(envMap(c.env))
+		if c.ok && err != nil {
+			t.Errorf("%v in prod: %v", c.env, err)
+		}
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), "AUTHD_ISSUER")) {
+			t.Errorf("%v in prod: %v, want an error naming AUTHD_ISSUER", c.env, err)
+		}
+		// In dev, plain http is the developer's business.
+		dev := map[string]string{"AUTHD_ENV": "dev"}
+		for k, v := range c.env {
+			dev[k] = v
+		}
+		if _, err := LoadConfig(envMap(dev)); err != nil {
+			t.Errorf("%v in dev: %v", c.env, err)
+		}
+	}
+}
+
+func TestArgon2Warning(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		memory, time string
+		warn         bool
+	}{
+		{"", "", false}, // the defaults: m=19456 t=2
+		{"47104", "1", false},
+		{"12288", "3", false},
+		{"65536", "3", false},
+		{"19455", "2", true},
+		{"19456", "1", true},
+		{"47103", "1", true},
+		{"1024", "1", true},
+		{"7168", "4", true},
+	} {
+		cfg, err := LoadConfig(envMap(map[string]string{"AUTHD_ARGON2_MEMORY_KIB": c.memory, "AUTHD_ARGON2_TIME": c.time}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := strings.Join(cfg.warnings(), "\n")
+		if got := strings.Contains(w, "below OWASP's minimum"); got != c.warn {
+			t.Errorf("m=%s t=%s: warnings %q, want a warning: %v", c.memory, c.time, w, c.warn)
+		}
+		if c.warn && (!strings.Contains(w, "AUTHD_ARGON2_MEMORY_KIB") || !strings.Contains(w, "AUTHD_ARGON2_TIME")) {
+			t.Errorf("the warning does not name the variables: %q", w)
+		}
+	}
+}
+
+func mustTrust(t testing.TB, list string) httpapi.TrustedProxies {
+	t.Helper()
+	p, err := httpapi.ParseTrustedProxies(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustOrigins(t testing.TB, list string) httpapi.Origins {
+	t.Helper()
+	o, err := httpapi.ParseOrigins(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 // TestHelpFlag runs the binary, with no configuration, so that a help flag

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -95,7 +96,9 @@ func TestParallelRefreshAcrossProcesses(t *testing.T) {
 func startFailing(t *testing.T, env ...string) string {
 	t.Helper()
 	start := time.Now()
-	stdout, stderr, code := runAuthd(t, append(append([]string{}, cheapEnv...), env...), "", "serve")
+	// A port of its own for metrics, so that no other process's holds it.
+	base := append([]string{"AUTHD_METRICS_ADDR=127.0.0.1:0"}, cheapEnv...)
+	stdout, stderr, code := runAuthd(t, append(base, env...), "", "serve")
 	if code == 0 {
 		t.Fatalf("authd serve exited 0, want a failure\nstdout: %s\nstderr: %s", stdout, stderr)
 	}
@@ -124,6 +127,24 @@ func TestStartupFailures(t *testing.T) {
 		)
 		if !strings.Contains(out, "HTTP_ADDR") || !strings.Contains(out, "address already in use") {
 			t.Errorf("the failure does not name HTTP_ADDR and the cause:\n%s", out)
+		}
+	})
+
+	t.Run("busy metrics port", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out := startFailing(t,
+			"DATABASE_URL="+pgtest.DSN(t),
+			"AUTHD_JWT_PRIVATE_KEY_FILE="+key,
+			"HTTP_ADDR="+freeAddr(t),
+			"AUTHD_METRICS_ADDR="+ln.Addr().String(),
+		)
+		if !strings.Contains(out, "AUTHD_METRICS_ADDR") || !strings.Contains(out, "address already in use") {
+			t.Errorf("the failure does not name AUTHD_METRICS_ADDR and the cause:\n%s", out)
 		}
 	})
 
@@ -157,6 +178,13 @@ func TestStartupFailures(t *testing.T) {
 		{"unreachable database", []string{"AUTHD_DB_DIAL_TIMEOUT=1s"}, "database"},
 		{"unreachable database with a password", []string{"DATABASE_URL=postgres://u:Pg-Secret-42@127.0.0.1:1/x?sslmode=disable"}, "database"},
 		{"malformed database URL with a password", []string{"DATABASE_URL=postgres://u:Pg-Secret-42@[::1/x"}, "DATABASE_URL"},
+		{"bad trusted proxy", []string{"AUTHD_TRUSTED_PROXIES=10.0.0.0/8,10.0.0.0/33"}, "AUTHD_TRUSTED_PROXIES"},
+		{"trusting everyone", []string{"AUTHD_TRUSTED_PROXIES=0.0.0.0/0"}, "AUTHD_TRUSTED_PROXIES"},
+		{"CORS wildcard", []string{"AUTHD_CORS_ORIGINS=*"}, "AUTHD_CORS_ORIGINS"},
+		{"CORS origin with a path", []string{"AUTHD_CORS_ORIGINS=https://app.example.com/app"}, "AUTHD_CORS_ORIGINS"},
+		{"bad metrics address", []string{"AUTHD_METRICS_ADDR=nope"}, "AUTHD_METRICS_ADDR"},
+		{"http issuer in prod", []string{"AUTHD_ISSUER=http://auth.example.com"}, "AUTHD_ISSUER"},
+		{"public address without issuer in prod", []string{"HTTP_ADDR=0.0.0.0:0"}, "AUTHD_ISSUER"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,8 +255,8 @@ func waitForHashInFlight(t *testing.T, s *server) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		r := s.API.do("GET", "/metrics", "", nil).want(t, http.StatusOK)
-		sc := bufio.NewScanner(strings.NewReader(string(r.Body)))
+		body := scrapeMetrics(t, s)
+		sc := bufio.NewScanner(strings.NewReader(body))
 		for sc.Scan() {
 			if v, ok := strings.CutPrefix(sc.Text(), "authd_password_hash_in_flight "); ok {
 				if n, _ := strconv.ParseFloat(v, 64); n >= 1 {
@@ -239,6 +267,24 @@ func waitForHashInFlight(t *testing.T, s *server) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("no password hash was seen in flight")
+}
+
+// scrapeMetrics reads GET /metrics from the server's metrics listener.
+func scrapeMetrics(t testing.TB, s *server) string {
+	t.Helper()
+	resp, err := http.Get(s.MetricsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET %s/metrics: %d %s", s.MetricsURL, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return string(b)
 }
 
 // TestDatabaseOutage stops a private PostgreSQL cluster under a running

@@ -159,13 +159,17 @@ type serverOptions struct {
 	KeyFile string   // AUTHD_JWT_PRIVATE_KEY_FILE; a new key when empty
 	Env     []string // added after the defaults (cheapEnv unless Costly), so they win
 	Costly  bool     // keep the default password hashing and rate limits
+	// AnyPort starts authd with HTTP_ADDR=127.0.0.1:0 and no AUTHD_ISSUER,
+	// and reads the address it bound from its start-up log.
+	AnyPort bool
 }
 
 // server is a running authd process.
 type server struct {
-	URL     string
-	KeyFile string
-	API     *apiClient
+	URL        string
+	MetricsURL string // the AUTHD_METRICS_ADDR listener
+	KeyFile    string
+	API        *apiClient
 
 	cmd      *exec.Cmd
 	logs     *syncBuffer
@@ -199,21 +203,26 @@ func startServer(t *testing.T, o serverOptions) *server {
 
 func tryStartServer(t *testing.T, o serverOptions) (*server, error) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	s := &server{
-		URL:     "http://" + addr,
-		KeyFile: o.KeyFile,
-		logs:    &syncBuffer{},
-		done:    make(chan struct{}),
+		URL:        "http://" + addr,
+		MetricsURL: "http://" + metricsAddr,
+		KeyFile:    o.KeyFile,
+		logs:       &syncBuffer{},
+		done:       make(chan struct{}),
 	}
 	env := append(baseEnv(),
 		"DATABASE_URL="+o.DSN,
-		"HTTP_ADDR="+addr,
-		"AUTHD_ISSUER="+s.URL,
+		"AUTHD_METRICS_ADDR="+metricsAddr,
 		"AUTHD_JWT_PRIVATE_KEY_FILE="+o.KeyFile,
 		// Debug logs give secrets the most chances to leak into them.
 		"AUTHD_LOG_LEVEL=debug",
 	)
+	if o.AnyPort {
+		env = append(env, "HTTP_ADDR=127.0.0.1:0")
+	} else {
+		env = append(env, "HTTP_ADDR="+addr, "AUTHD_ISSUER="+s.URL)
+	}
 	if !o.Costly {
 		env = append(env, cheapEnv...)
 	}
@@ -231,9 +240,17 @@ func tryStartServer(t *testing.T, o serverOptions) (*server, error) {
 		}
 		close(s.done)
 	}()
-	s.API = newAPIClient(t, s.URL)
-
 	deadline := time.Now().Add(30 * time.Second)
+	if o.AnyPort {
+		bound, err := s.waitListening(deadline)
+		if err != nil {
+			_ = s.cmd.Process.Kill()
+			<-s.done
+			return nil, err
+		}
+		s.URL = "http://" + bound
+	}
+	s.API = newAPIClient(t, s.URL)
 	for {
 		select {
 		case <-s.done:
@@ -261,6 +278,27 @@ func tryStartServer(t *testing.T, o serverOptions) (*server, error) {
 		s.checkLogs(t)
 	})
 	return s, nil
+}
+
+// waitListening reads the address authd bound from its start-up log line.
+func (s *server) waitListening(deadline time.Time) (string, error) {
+	for time.Now().Before(deadline) {
+		for line := range strings.Lines(s.logs.String()) {
+			var l struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "authd listening" && l.Addr != "" {
+				return l.Addr, nil
+			}
+		}
+		select {
+		case <-s.done:
+			return "", fmt.Errorf("authd exited with %d before it listened:\n%s", s.exitCode, s.logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return "", fmt.Errorf("authd logged no listening address in time:\n%s", s.logs.String())
 }
 
 // terminate sends SIGTERM, once, unless the process has already exited.
@@ -354,10 +392,24 @@ type apiClient struct {
 	t    testing.TB
 	base string
 	hc   *http.Client
+	// header is added to every request.
+	header http.Header
 }
 
 func newAPIClient(t testing.TB, base string) *apiClient {
 	return &apiClient{t: t, base: base, hc: newHTTPClient(t)}
+}
+
+// newAPIClientFrom is newAPIClient for a client whose connections leave
+// from the local address ip (any of 127.0.0.0/8 on Linux), with header
+// added to every request.
+func newAPIClientFrom(t testing.TB, base, ip string, header http.Header) *apiClient {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr.DialContext = d.DialContext
+	t.Cleanup(tr.CloseIdleConnections)
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: validatingTransport{t: t, v: openapitest.New(t), base: tr}}
+	return &apiClient{t: t, base: base, hc: hc, header: header}
 }
 
 // apiResponse is a response read in full.
@@ -397,6 +449,9 @@ func (c *apiClient) try(ctx context.Context, method, path, bearer string, body a
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	for k, vs := range c.header {
+		req.Header[k] = vs
 	}
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -39,6 +41,8 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 		fx.StopTimeout(cfg.ShutdownTimeout + 5*time.Second),
 		fx.Provide(
 			newLogger,
+			newAPIListener,
+			newIssuer,
 			newDB,
 			newHasher,
 			newTokens,
@@ -47,7 +51,7 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			newUseCases,
 			newHTTP,
 		),
-		fx.Invoke(tuneGC, startHTTP),
+		fx.Invoke(tuneGC, startMetrics, startHTTP),
 	}
 	return fx.New(append(opts, extra...)...)
 }
@@ -63,7 +67,33 @@ func newLogger(cfg Config) *slog.Logger {
 	if !cfg.RateLimits {
 		log.Warn("rate limits are off (AUTHD_RATE_LIMITS=off): use this only for load tests and benchmarks")
 	}
+	for _, w := range cfg.warnings() {
+		log.Warn(w)
+	}
 	return log
+}
+
+// newAPIListener binds HTTP_ADDR while the server is being built, before
+// anything that needs the issuer: the default issuer names the port
+// actually bound (HTTP_ADDR=127.0.0.1:0 included). startHTTP serves on it.
+func newAPIListener(lc fx.Lifecycle, cfg Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	lc.Append(fx.Hook{OnStop: func(context.Context) error {
+		_ = ln.Close() // already closed by the server's shutdown when it served
+		return nil
+	}})
+	return ln, nil
+}
+
+// issuerURL is the issuer every part of the server names: the tokens' iss,
+// the metadata's issuer and the base of its endpoint URLs.
+type issuerURL string
+
+func newIssuer(cfg Config, ln net.Listener) issuerURL {
+	return issuerURL(cfg.issuerFor(ln.Addr()))
 }
 
 // newDB opens the database, pings it on start and closes it on stop.
@@ -89,7 +119,7 @@ func newHasher(cfg Config) (*password.Hasher, error) {
 }
 
 // newTokens loads the signing key and the extra verification keys.
-func newTokens(cfg Config) (*jwt.Issuer, error) {
+func newTokens(cfg Config, iss issuerURL) (*jwt.Issuer, error) {
 	pemBytes, err := os.ReadFile(cfg.JWTPrivateKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("AUTHD_JWT_PRIVATE_KEY_FILE: %w", err)
@@ -113,7 +143,7 @@ func newTokens(cfg Config) (*jwt.Issuer, error) {
 	return jwt.New(jwt.Config{
 		PrivateKey:      key,
 		ExtraPublicKeys: extra,
-		Issuer:          cfg.Issuer,
+		Issuer:          string(iss),
 		Audience:        cfg.Audience,
 		TTL:             cfg.AccessTokenTTL,
 	})
@@ -175,6 +205,7 @@ func useCaseDeps(cfg Config, db *bun.DB, clock ports.Clock, hasher ports.Passwor
 type httpDeps struct {
 	fx.In
 	Cfg     Config
+	Issuer  issuerURL
 	Log     *slog.Logger
 	DB      *bun.DB
 	Clock   ports.Clock
@@ -185,10 +216,12 @@ type httpDeps struct {
 
 func newHTTP(d httpDeps) *fiber.App {
 	return httpapi.New(httpapi.Config{
-		Issuer:       d.Cfg.Issuer,
-		ReadTimeout:  d.Cfg.HTTPReadTimeout,
-		WriteTimeout: d.Cfg.HTTPWriteTimeout,
-		IdleTimeout:  d.Cfg.HTTPIdleTimeout,
+		Issuer:         string(d.Issuer),
+		ReadTimeout:    d.Cfg.HTTPReadTimeout,
+		WriteTimeout:   d.Cfg.HTTPWriteTimeout,
+		IdleTimeout:    d.Cfg.HTTPIdleTimeout,
+		TrustedProxies: d.Cfg.TrustedProxies,
+		CORSOrigins:    d.Cfg.CORSOrigins,
 	}, httpapi.Deps{
 		UseCases: d.UC,
 		Verifier: d.Tokens,
@@ -200,17 +233,20 @@ func newHTTP(d httpDeps) *fiber.App {
 	})
 }
 
-// startHTTP binds the listener synchronously in OnStart, so a busy port
-// fails start-up, serves in the background, and on stop lets in-flight
+// startHTTP serves the API on the listener newAPIListener bound (so a busy
+// port fails start-up) in the background, and on stop lets in-flight
 // requests finish before returning.
-func startHTTP(lc fx.Lifecycle, sd fx.Shutdowner, cfg Config, app *fiber.App, log *slog.Logger) {
+func startHTTP(lc fx.Lifecycle, sd fx.Shutdowner, cfg Config, ln net.Listener, iss issuerURL, app *fiber.App, log *slog.Logger) {
+	proxies := make([]string, 0, len(cfg.TrustedProxies.Prefixes()))
+	for _, p := range cfg.TrustedProxies.Prefixes() {
+		proxies = append(proxies, p.String())
+	}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			ln, err := net.Listen("tcp", cfg.HTTPAddr)
-			if err != nil {
-				return fmt.Errorf("HTTP_ADDR: %w", err)
-			}
-			log.Info("authd listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer)
+			// What decides whose address a request has and which browsers may
+			// call: the first thing to look at when all clients share one IP.
+			log.Info("authd listening", "addr", ln.Addr().String(), "issuer", string(iss),
+				"trusted_proxies", proxies, "cors_origins", cfg.CORSOrigins.List())
 			go func() {
 				if err := app.Listener(ln); err != nil {
 					log.Error("http server stopped", "err", err)
@@ -222,5 +258,45 @@ func startHTTP(lc fx.Lifecycle, sd fx.Shutdowner, cfg Config, app *fiber.App, lo
 		OnStop: func(ctx context.Context) error {
 			return app.ShutdownWithContext(ctx)
 		},
+	})
+}
+
+// metricsReadHeaderTimeout bounds how long the metrics listener waits for a
+// request's headers.
+const metricsReadHeaderTimeout = 5 * time.Second
+
+// startMetrics serves GET /metrics on AUTHD_METRICS_ADDR, a listener of its
+// own, never the API's: it binds synchronously in OnStart (a busy port fails
+// start-up, before the API serves) and shuts down on stop.
+func startMetrics(lc fx.Lifecycle, sd fx.Shutdowner, cfg Config, m *httpapi.Metrics, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			mux.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: metricsReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", cfg.MetricsAddr)
+			if err != nil {
+				return fmt.Errorf("AUTHD_METRICS_ADDR: %w", err)
+			}
+			log.Info("metrics listening", "addr", ln.Addr().String())
+			go func() {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("metrics server stopped", "err", err)
+					_ = sd.Shutdown(fx.ExitCode(1))
+				}
+			}()
+			return nil
+		},
+		OnStop: srv.Shutdown,
 	})
 }

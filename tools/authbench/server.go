@@ -78,6 +78,8 @@ func startServer(ctx context.Context, bin, key, dsn, dir string) (*server, error
 		"HTTP_ADDR="+addr,
 		"AUTHD_JWT_PRIVATE_KEY_FILE="+key,
 		"AUTHD_RATE_LIMITS=off",
+		// Metrics on a port of their own choosing: the default one may be taken.
+		"AUTHD_METRICS_ADDR=127.0.0.1:0",
 		"AUTHD_LOG_LEVEL=warn",
 		"AUTHD_ENV=prod",
 	)

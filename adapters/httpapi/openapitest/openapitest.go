@@ -6,15 +6,26 @@
 // request's route is not documented, when the status is not documented for
 // that operation, or when a documented header or the body does not match the
 // document. Requests are not validated: tests send deliberately bad ones.
+//
+// Beyond what OpenAPI 3.0 can say per operation, the document declares two
+// things every answer obeys, and the validator holds every answer to them:
+// the headers of every response (the top-level x-response-headers, which
+// maps header names to components.headers), and the answers to OPTIONS on
+// any documented path (components.responses Preflight and OriginNotAllowed);
+// and, like the fallback for unknown paths, the answer to headers over the
+// server's limit on any request (components.responses
+// RequestHeaderFieldsTooLarge).
 package openapitest
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -27,10 +38,19 @@ import (
 	"authd/adapters/httpapi"
 )
 
-// Names of the components the fallback for unknown paths and methods uses.
+// Names of the components the fallback for unknown paths and methods, and
+// the answers to OPTIONS, use.
 const (
 	notFoundResponse         = "NotFound"
 	methodNotAllowedResponse = "MethodNotAllowed"
+	preflightResponse        = "Preflight"
+	originNotAllowedResponse = "OriginNotAllowed"
+	payloadTooLargeResponse  = "PayloadTooLarge"
+	internalErrorResponse    = "InternalError"
+	headersTooLargeResponse  = "RequestHeaderFieldsTooLarge"
+	// everyResponseHeaders is the top-level extension naming the headers of
+	// every response.
+	everyResponseHeaders = "x-response-headers"
 )
 
 // Validator validates responses against the OpenAPI document. It is safe
@@ -41,6 +61,13 @@ type Validator struct {
 	// unmatched documents the answers to requests no route takes:
 	// 404 not_found and 405 method_not_allowed problems.
 	unmatched *openapi3.Operation
+	// options documents the answers to OPTIONS on a documented path.
+	options *openapi3.Operation
+	// anyRequest documents the answers the server gives to any request
+	// before reading it: 431 for headers over its limit.
+	anyRequest *openapi3.Operation
+	// every holds the headers of every response, by header name.
+	every map[string]*openapi3.Header
 }
 
 // The document is loaded, validated and routed once per test binary.
@@ -78,11 +105,37 @@ func load(data []byte) (*Validator, error) {
 		return nil, fmt.Errorf("routing the OpenAPI document: %w", err)
 	}
 	v := &Validator{doc: doc, router: router}
-	unmatched := openapi3.NewResponses()
-	for status, name := range map[int]string{
+	if v.unmatched, err = componentOperation(doc, map[int]string{
 		http.StatusNotFound:         notFoundResponse,
 		http.StatusMethodNotAllowed: methodNotAllowedResponse,
-	} {
+	}); err != nil {
+		return nil, err
+	}
+	if v.options, err = componentOperation(doc, map[int]string{
+		http.StatusNoContent:             preflightResponse,
+		http.StatusForbidden:             originNotAllowedResponse,
+		http.StatusNotFound:              notFoundResponse,
+		http.StatusRequestEntityTooLarge: payloadTooLargeResponse,
+		http.StatusInternalServerError:   internalErrorResponse,
+	}); err != nil {
+		return nil, err
+	}
+	if v.anyRequest, err = componentOperation(doc, map[int]string{
+		http.StatusRequestHeaderFieldsTooLarge: headersTooLargeResponse,
+	}); err != nil {
+		return nil, err
+	}
+	if v.every, err = everyHeaders(doc); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// componentOperation builds an operation answering each status with the
+// named components.responses entry.
+func componentOperation(doc *openapi3.T, byStatus map[int]string) (*openapi3.Operation, error) {
+	responses := openapi3.NewResponses()
+	for status, name := range byStatus {
 		var ref *openapi3.ResponseRef
 		if doc.Components != nil {
 			ref = doc.Components.Responses[name]
@@ -90,10 +143,61 @@ func load(data []byte) (*Validator, error) {
 		if ref == nil || ref.Value == nil {
 			return nil, fmt.Errorf("the OpenAPI document has no components.responses.%s", name)
 		}
-		unmatched.Set(fmt.Sprint(status), ref)
+		responses.Set(fmt.Sprint(status), ref)
 	}
-	v.unmatched = &openapi3.Operation{Responses: unmatched}
-	return v, nil
+	return &openapi3.Operation{Responses: responses}, nil
+}
+
+// everyHeaders reads the x-response-headers extension: header name to the
+// name of a components.headers entry.
+func everyHeaders(doc *openapi3.T) (map[string]*openapi3.Header, error) {
+	raw, ok := doc.Extensions[everyResponseHeaders]
+	if !ok {
+		return nil, fmt.Errorf("the OpenAPI document has no %s", everyResponseHeaders)
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	var names map[string]string
+	if err := json.Unmarshal(b, &names); err != nil {
+		return nil, fmt.Errorf("%s must map header names to components.headers names: %w", everyResponseHeaders, err)
+	}
+	out := make(map[string]*openapi3.Header, len(names))
+	for header, component := range names {
+		ref := doc.Components.Headers[component]
+		if ref == nil || ref.Value == nil || ref.Value.Schema == nil || ref.Value.Schema.Value == nil {
+			return nil, fmt.Errorf("%s names %s, which components.headers lacks or gives no schema", everyResponseHeaders, component)
+		}
+		out[http.CanonicalHeaderKey(header)] = ref.Value
+	}
+	return out, nil
+}
+
+// checkEveryHeaders reports how header departs from the headers every
+// response carries.
+func (v *Validator) checkEveryHeaders(header http.Header) error {
+	names := make([]string, 0, len(v.every))
+	for name := range v.every {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		h := v.every[name]
+		values := header.Values(name)
+		if len(values) == 0 {
+			if h.Required {
+				errs = append(errs, fmt.Errorf("response header %s is missing (every response has it)", name))
+			}
+			continue
+		}
+		value := strings.Join(values, ", ")
+		if err := h.Schema.Value.VisitJSON(value); err != nil {
+			errs = append(errs, fmt.Errorf("response header %s %q: %w", name, value, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Doc returns the loaded document. Callers must not modify it.
@@ -104,12 +208,26 @@ func (v *Validator) Doc() *openapi3.T { return v.doc }
 // the test; Validate itself lets tests prove that the validator rejects a
 // response.
 func (v *Validator) Validate(req *http.Request, status int, header http.Header, body []byte) error {
+	if header == nil {
+		header = http.Header{}
+	}
+	if err := v.checkEveryHeaders(header); err != nil {
+		return fmt.Errorf("%s %s answered %d: %w", req.Method, req.URL.Path, status, err)
+	}
 	if req.Method == http.MethodHead {
 		return v.validateHead(req, status, header, body)
 	}
 	route, params, err := v.findRoute(req)
 	switch {
+	case status == http.StatusRequestHeaderFieldsTooLarge:
+		// Refused before routing, whatever the request.
+		route = &routers.Route{Spec: v.doc, Path: req.URL.Path, Method: req.Method, Operation: v.anyRequest}
+		params = nil
 	case err == nil:
+	case req.Method == http.MethodOptions && errors.Is(err, routers.ErrMethodNotAllowed):
+		// OPTIONS on a documented path: the answers every path shares.
+		route = &routers.Route{Spec: v.doc, Path: req.URL.Path, Method: req.Method, Operation: v.options}
+		params = nil
 	case errors.Is(err, routers.ErrPathNotFound), errors.Is(err, routers.ErrMethodNotAllowed):
 		// Deliberately unknown paths and methods: only the generic
 		// not_found / method_not_allowed answers are allowed.
@@ -120,9 +238,6 @@ func (v *Validator) Validate(req *http.Request, status int, header http.Header, 
 		params = nil
 	default:
 		return fmt.Errorf("%s %s: finding the route: %w", req.Method, req.URL.Path, err)
-	}
-	if header == nil {
-		header = http.Header{}
 	}
 	if req.Method == http.MethodHead {
 		// ValidateResponse skips HEAD, whose answers have no body. HEAD is
