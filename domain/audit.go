@@ -22,6 +22,12 @@ const (
 	EventUserActivated   EventType = "user_activated"
 	EventSessionsRevoked EventType = "sessions_revoked"
 	EventUserRegistered  EventType = "user_registered"
+	// EventPasswordChangeFailed: a password change named a wrong current
+	// password.
+	EventPasswordChangeFailed EventType = "password_change_failed"
+	// EventRateLimited: an abuse limit refused an attempt (recorded once per
+	// limit key and block of refusals, not for every refused attempt).
+	EventRateLimited EventType = "rate_limited"
 )
 
 // AuthEvent is one entry of the audit trail. UserID is zero and SessionID is
