@@ -131,14 +131,15 @@ func (a PasswordAttempt) At() time.Time { return a.at }
 type AttemptOutcome int
 
 const (
-	// AttemptFailed: the password was wrong, or the account may not use it
-	// (disabled). The zero value, so that an outcome left unset counts.
+	// AttemptFailed means the password was wrong, or the account may not
+	// use it (disabled). It is the zero value, so that an outcome left
+	// unset counts.
 	AttemptFailed AttemptOutcome = iota
-	// AttemptSucceeded: the password was right and the operation it
+	// AttemptSucceeded means the password was right and the operation it
 	// guarded (a login, a password change) was carried out.
 	AttemptSucceeded
-	// AttemptAborted: the attempt ended without a verdict on the password
-	// (the database or the hasher was unavailable, the request was
+	// AttemptAborted means the attempt ended without a verdict on the
+	// password (the database or the hasher was unavailable, the request was
 	// cancelled); it counts neither way.
 	AttemptAborted
 )

@@ -123,13 +123,6 @@ type AccessTokenVerifier interface {
 	Verify(token string, now time.Time) (domain.Principal, error)
 }
 
-// RateLimiter counts attempts per key in a sliding window.
-type RateLimiter interface {
-	// Allow records one attempt for key at now. It reports false, with the
-	// time until the next attempt would be allowed, when key is over its limit.
-	Allow(key string, now time.Time) (ok bool, retryAfter time.Duration)
-}
-
 // Limiter enforces the abuse limits of a domain.LimitPolicy: failed
 // password checks per account and IP, per account and per IP, and
 // registrations per IP. Its counters are shared by every instance that uses

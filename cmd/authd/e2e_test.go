@@ -218,8 +218,8 @@ func TestRateLimitsFromEnvironment(t *testing.T) {
 	dsn := migratedDatabase(t)
 	s := startServer(t, serverOptions{DSN: dsn, Env: []string{
 		"AUTHD_RATE_LIMITS=on",
-		"AUTHD_LOGIN_LIMIT_PER_ACCOUNT=3/1m",
-		"AUTHD_REGISTER_LIMIT_PER_IP=2/1m",
+		"AUTHD_FAILED_LOGINS_PER_ACCOUNT_IP=3/1m",
+		"AUTHD_REGISTRATIONS_PER_IP=2/1m",
 	}})
 	if strings.Contains(s.Logs(), "rate limits are off") {
 		t.Error("rate limits are on but the start-up log says they are off")
