@@ -41,7 +41,7 @@ COMMENT ON COLUMN known_ips.ip IS 'The IP key (IPv4 address or IPv6 /64) that lo
 
 -- limit_admit decides whether an attempt may go ahead and, if so, counts it
 -- on every counter it is subject to: counter i is (scopes[i], keys[i]),
--- allowing maxes[i] hits per wins[i]; a counter with exempt[i] counts the
+-- allowing maxes[i] hits per wins[i]; a counter with exempts[i] counts the
 -- attempt but does not refuse it. A counter refuses when its maxes[i]-th
 -- newest hit lies inside the window; the attempt is admitted again when
 -- that hit leaves it. A refused attempt is counted nowhere, so the answer,
@@ -49,39 +49,45 @@ COMMENT ON COLUMN known_ips.ip IS 'The IP key (IPv4 address or IPv6 /64) that lo
 -- the first refusal of a counter's current block.
 --
 -- Admissions that share a counter are serialised by advisory locks, taken
--- in one order so that they cannot deadlock; a VOLATILE function's second
--- statement takes a fresh snapshot, so it reads every hit committed by the
--- admission that held the lock before it. That is what makes a limit exact
--- under concurrency, across instances: one statement could not both wait
--- for a lock and see what the holder wrote.
-CREATE FUNCTION limit_admit(at timestamptz, scopes varchar[], keys varchar[], maxes int[], wins interval[], exempt boolean[],
+-- in one order so that they cannot deadlock; each later statement of the
+-- function takes a fresh snapshot, so it reads every hit committed by the
+-- admission that held the lock before. That is what makes a limit exact
+-- under concurrency, across instances: a single statement cannot both wait
+-- for a lock and see what the holder wrote. PL/pgSQL keeps the statements'
+-- plans for the session, and each statement reads or writes one counter by
+-- its primary key, so no plan depends on the table's statistics.
+CREATE FUNCTION limit_admit(at timestamptz, scopes varchar[], keys varchar[], maxes int[], wins interval[], exempts boolean[],
                             OUT until timestamptz, OUT first_refusal boolean)
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
 AS $$
-    SELECT count(pg_advisory_xact_lock(lock_id))
+DECLARE
+    nth timestamptz;
+BEGIN
+    first_refusal := false;
+    PERFORM pg_advisory_xact_lock(lock_id)
     FROM (SELECT DISTINCT hashtextextended(s || ' ' || k, 7596846743552386660) AS lock_id
           FROM unnest(scopes, keys) AS u (s, k) ORDER BY 1) AS locks;
 
-    WITH lim AS (
-        SELECT * FROM unnest(scopes, keys, maxes, wins, exempt) AS l (scope, key, max, win, exempt)
-    ), over AS (
-        SELECT c.scope, c.key, c.hits[l.max] + l.win AS until
-        FROM lim AS l JOIN limit_counters AS c ON c.scope = l.scope AND c.key = l.key
-        WHERE NOT l.exempt AND c.hits[l.max] > at - l.win
-    ), noted AS (
-        UPDATE limit_counters AS c SET refused_until = o.until
-        FROM over AS o
-        WHERE c.scope = o.scope AND c.key = o.key AND (c.refused_until IS NULL OR c.refused_until <= at)
-        RETURNING 1
-    ), counted AS (
+    FOR i IN 1 .. cardinality(scopes) LOOP
+        SELECT c.hits[maxes[i]] INTO nth FROM limit_counters AS c WHERE c.scope = scopes[i] AND c.key = keys[i];
+        IF NOT exempts[i] AND nth > at - wins[i] THEN
+            until := greatest(until, nth + wins[i]);
+            UPDATE limit_counters AS c SET refused_until = nth + wins[i]
+            WHERE c.scope = scopes[i] AND c.key = keys[i] AND (c.refused_until IS NULL OR c.refused_until <= at);
+            first_refusal := first_refusal OR FOUND;
+        END IF;
+    END LOOP;
+    IF until IS NOT NULL THEN
+        RETURN;
+    END IF;
+
+    FOR i IN 1 .. cardinality(scopes) LOOP
         INSERT INTO limit_counters AS c (scope, key, hits, expires_at)
-        SELECT scope, key, ARRAY[at], at + win FROM lim
-        WHERE NOT EXISTS (SELECT 1 FROM over)
+        VALUES (scopes[i], keys[i], ARRAY[at], at + wins[i])
         ON CONFLICT (scope, key) DO UPDATE SET
-            hits = (SELECT ARRAY(SELECT h FROM unnest(EXCLUDED.hits || c.hits) AS h
-                                 WHERE h > at - l.win ORDER BY h DESC LIMIT 2 * l.max)
-                    FROM lim AS l WHERE l.scope = EXCLUDED.scope),
-            expires_at = greatest(c.expires_at, EXCLUDED.expires_at)
-    )
-    SELECT max(over.until), EXISTS (SELECT 1 FROM noted) FROM over;
+            hits = ARRAY(SELECT h FROM unnest(EXCLUDED.hits || c.hits) AS h
+                         WHERE h > at - wins[i] ORDER BY h DESC LIMIT 2 * maxes[i]),
+            expires_at = greatest(c.expires_at, EXCLUDED.expires_at);
+    END LOOP;
+END
 $$;

@@ -85,10 +85,16 @@ const passwordAbortedSQL = refundSQL
 // passwordSucceededSQL takes back the count of a successful attempt,
 // remembers that IP key $3 logged in to account $2 at $1, and forgets the
 // account's other IPs that logged in at or before $4 or are not among the
-// $5 - 1 most recent others.
-const passwordSucceededSQL = `WITH refund AS (` + refundSQL + `
+// $5 - 1 most recent others. known_ips is WAL-logged, but the statement
+// commits without waiting for the WAL to reach the disk (it sets
+// synchronous_commit off for its own transaction): a crash may forget the
+// last moment's logins, and no login waits for a flush on their account.
+const passwordSucceededSQL = `WITH async AS (
+		SELECT set_config('synchronous_commit', 'off', true)
+	), refund AS (` + refundSQL + `
 	), remember AS (
-		INSERT INTO known_ips AS k (account, ip, succeeded_at) VALUES ($2::varchar, $3::varchar, $1::timestamptz)
+		INSERT INTO known_ips AS k (account, ip, succeeded_at)
+		SELECT $2::varchar, $3::varchar, $1::timestamptz FROM async
 		ON CONFLICT (account, ip) DO UPDATE SET succeeded_at = greatest(k.succeeded_at, EXCLUDED.succeeded_at)
 	)
 	DELETE FROM known_ips AS k
