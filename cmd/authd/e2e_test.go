@@ -244,4 +244,14 @@ func TestRateLimitsFromEnvironment(t *testing.T) {
 	if !strings.Contains(off.Logs(), "rate limits are off") {
 		t.Errorf("AUTHD_RATE_LIMITS=off is not logged as a warning:\n%s", off.Logs())
 	}
+	// Off means off, even for the counters the other server wrote, and for
+	// more failures than any default allows.
+	for range 12 {
+		off.API.do("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": "wrong-" + password}).
+			want(t, http.StatusUnauthorized, "invalid_credentials")
+	}
+	off.API.login(email, password)
+	for range 12 {
+		off.API.register(newEmail(t, "lee"), newPassword(t))
+	}
 }
