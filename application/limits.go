@@ -54,9 +54,15 @@ func outcomeOf(err error) domain.AttemptOutcome {
 
 // settle records the outcome of an admitted password attempt. The answer
 // is decided by then, so a failure to record it is logged, not returned;
-// the attempt then stays counted as a failure.
+// the attempt then stays counted as a failure. An unavailable database is
+// a warning (the outage is answered elsewhere), anything else an error.
 func (e Env) settle(ctx context.Context, l ports.Limiter, a domain.PasswordAttempt, err error) {
-	if serr := l.SettlePassword(ctx, a, outcomeOf(err)); serr != nil {
+	serr := l.SettlePassword(ctx, a, outcomeOf(err))
+	switch {
+	case serr == nil:
+	case errors.Is(serr, ports.ErrUnavailable):
+		e.log.WarnContext(ctx, "recording a password attempt for the abuse limits failed", "err", serr)
+	default:
 		e.log.ErrorContext(ctx, "recording a password attempt for the abuse limits failed", "err", serr)
 	}
 }
