@@ -107,6 +107,9 @@ type fixture struct {
 	issuer   *jwt.Issuer
 	random   *memory.Random
 	env      application.Env
+	// limiter is the abuse limiter of login, register and changePassword:
+	// none unless a test sets limits with limitTo.
+	limiter ports.Limiter
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -124,23 +127,28 @@ func newFixture(t *testing.T) *fixture {
 		issuer:   sharedIssuer(),
 		random:   random,
 		env:      application.NewEnv(clock, random, store.Audit(), slog.New(slog.DiscardHandler)),
+		limiter:  application.NoLimits,
 	}
 }
 
-func (f *fixture) register() *application.Register {
-	return f.registerLimited(application.Unlimited)
+// limitTo makes the fixture's use cases enforce p, on a memory limiter it
+// returns.
+func (f *fixture) limitTo(t *testing.T, p domain.LimitPolicy) *memory.Limiter {
+	t.Helper()
+	l, err := memory.NewLimiter(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.limiter = l
+	return l
 }
 
-func (f *fixture) registerLimited(perIP ports.RateLimiter) *application.Register {
-	return application.NewRegister(f.users, f.hasher, sharedCommon(), perIP, f.env)
+func (f *fixture) register() *application.Register {
+	return application.NewRegister(f.users, f.hasher, sharedCommon(), f.limiter, f.env)
 }
 
 func (f *fixture) login() *application.Login {
-	return f.loginLimited(application.LoginLimits{PerIP: application.Unlimited, PerAccount: application.Unlimited})
-}
-
-func (f *fixture) loginLimited(limits application.LoginLimits) *application.Login {
-	return application.NewLogin(f.users, f.families, f.hasher, f.issuer, domain.DefaultSessionPolicy, limits, f.env)
+	return application.NewLogin(f.users, f.families, f.hasher, f.issuer, domain.DefaultSessionPolicy, f.limiter, f.env)
 }
 
 func (f *fixture) refresh() *application.Refresh {
@@ -166,7 +174,7 @@ func (f *fixture) revokeSession() *application.RevokeSession {
 }
 
 func (f *fixture) changePassword() *application.ChangePassword {
-	return application.NewChangePassword(f.users, f.hasher, sharedCommon(), f.env)
+	return application.NewChangePassword(f.users, f.hasher, sharedCommon(), f.limiter, f.env)
 }
 
 func (f *fixture) createAdmin() *application.CreateAdmin {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -18,12 +19,6 @@ type LoginInput struct {
 	Client   domain.ClientInfo
 }
 
-// LoginLimits are the rate limits of Login (Unlimited for none).
-type LoginLimits struct {
-	PerIP      ports.RateLimiter
-	PerAccount ports.RateLimiter
-}
-
 // Login checks a password and opens a session.
 type Login struct {
 	users    ports.UserRepository
@@ -31,38 +26,65 @@ type Login struct {
 	hasher   ports.PasswordHasher
 	tokens   ports.AccessTokenIssuer
 	policy   domain.SessionPolicy
-	limits   LoginLimits
+	limiter  ports.Limiter
 	env      Env
 }
 
-// NewLogin returns the Login use case.
+// NewLogin returns the Login use case; limiter enforces the abuse limits
+// (NoLimits for none).
 func NewLogin(users ports.UserRepository, families ports.FamilyRepository, hasher ports.PasswordHasher,
-	tokens ports.AccessTokenIssuer, policy domain.SessionPolicy, limits LoginLimits, env Env) *Login {
-	return &Login{users: users, families: families, hasher: hasher, tokens: tokens, policy: policy, limits: limits, env: env}
+	tokens ports.AccessTokenIssuer, policy domain.SessionPolicy, limiter ports.Limiter, env Env) *Login {
+	return &Login{users: users, families: families, hasher: hasher, tokens: tokens, policy: policy, limiter: limiter, env: env}
 }
 
 // Do verifies the credentials and returns the tokens of a new session.
 //
-// It returns domain.ErrInvalidCredentials for an unknown email or a wrong
-// password alike (an unknown email costs one dummy hash so that timing does
-// not tell them apart), and also when the user's sessions were ended (a
-// password change) between the check and the new session;
-// domain.ErrAccountDisabled only after a correct password; and a
-// *RateLimitError when the IP or the account is over its limit.
+// The abuse limits decide first, before any password is hashed, so a
+// refusal, a *domain.RateLimitError, says nothing about the password and
+// the same for existing and unknown accounts. The first refusal of a block
+// is audited as rate_limited. An admitted attempt is then checked and its
+// outcome recorded: failures count, successes do not.
+//
+// Otherwise it returns domain.ErrInvalidCredentials for an unknown email or
+// a wrong password alike (an unknown email costs one dummy hash so that
+// timing does not tell them apart), and also when the user's sessions were
+// ended (a password change) between the check and the new session; and
+// domain.ErrAccountDisabled only after a correct password.
 func (uc *Login) Do(ctx context.Context, in LoginInput) (TokenPair, error) {
 	now := uc.env.now()
-	if err := allow(uc.limits.PerIP, "login:ip:"+in.Client.IP(), now); err != nil {
-		return TokenPair{}, err
-	}
 	email, err := domain.ParseEmail(in.Email)
-	if err != nil || domain.TooLongToBePassword(in.Password) {
-		// Nothing to look up or hash: such input can never match.
+	if err != nil {
+		// Nothing to look up, count or hash: such input can never match.
 		return TokenPair{}, domain.ErrInvalidCredentials
 	}
-	if err := allow(uc.limits.PerAccount, "login:account:"+email.String(), now); err != nil {
+	attempt := domain.NewPasswordAttempt(email, in.Client, now)
+	if first, err := admission("login", uc.limiter.AdmitPassword(ctx, attempt)); err != nil {
+		if first {
+			uc.env.record(ctx, eventFor(domain.EventRateLimited, uc.userID(ctx, email), uuid.Nil, in.Client, now))
+		}
 		return TokenPair{}, err
 	}
+	tp, err := uc.logIn(ctx, email, in, now)
+	uc.env.settle(ctx, uc.limiter, attempt, err)
+	return tp, err
+}
 
+// userID returns the id of the user with email, or zero when there is none
+// (or it cannot be read: the id only enriches an audit event).
+func (uc *Login) userID(ctx context.Context, email domain.Email) domain.UserID {
+	u, err := uc.users.ByEmail(ctx, email)
+	if err != nil {
+		return 0
+	}
+	return u.ID()
+}
+
+// logIn checks the password of an admitted attempt and opens the session.
+func (uc *Login) logIn(ctx context.Context, email domain.Email, in LoginInput, now time.Time) (TokenPair, error) {
+	if domain.TooLongToBePassword(in.Password) {
+		// It can never match: a failure (counted) that costs no hash.
+		return TokenPair{}, domain.ErrInvalidCredentials
+	}
 	u, err := uc.users.ByEmail(ctx, email)
 	if errors.Is(err, domain.ErrUserNotFound) {
 		if err := uc.hasher.VerifyDummy(ctx, in.Password); err != nil {

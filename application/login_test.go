@@ -5,13 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"authd/adapters/jwt"
-	"authd/adapters/ratelimit"
 	"authd/application"
 	"authd/domain"
 )
@@ -176,99 +174,13 @@ func TestLoginFailedEventNamesKnownUserOnly(t *testing.T) {
 	}
 }
 
-func TestLoginRateLimits(t *testing.T) {
-	t.Parallel()
-	type attempt struct {
-		email, password, ip string
-	}
-	tests := []struct {
-		name       string
-		perIP      bool
-		perAccount bool
-		// within are allowed (whatever their outcome); over is then refused.
-		within []attempt
-		over   attempt
-		// other is still allowed after over was refused.
-		other attempt
-	}{
-		{
-			name:  "per IP counts every attempt, whatever the email",
-			perIP: true,
-			within: []attempt{
-				{"gina@example.com", otherPassword, "203.0.113.1"},
-				{"nobody@example.com", goodPassword, "203.0.113.1"},
-				{"gina@example.com", goodPassword, "203.0.113.1"},
-			},
-			over:  attempt{"gina@example.com", goodPassword, "203.0.113.1"},
-			other: attempt{"gina@example.com", goodPassword, "203.0.113.2"},
-		},
-		{
-			name:       "per account counts across IPs and email spellings",
-			perAccount: true,
-			within: []attempt{
-				{"gina@example.com", otherPassword, "203.0.113.1"},
-				{"GINA@example.com", otherPassword, "203.0.113.2"},
-				{" gina@EXAMPLE.com", goodPassword, "203.0.113.3"},
-			},
-			over:  attempt{"gina@example.com", goodPassword, "203.0.113.4"},
-			other: attempt{"hank@example.com", goodPassword, "203.0.113.4"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t)
-			f.mustRegister(t, "gina@example.com", goodPassword)
-			f.mustRegister(t, "hank@example.com", goodPassword)
-			limits := application.LoginLimits{PerIP: application.Unlimited, PerAccount: application.Unlimited}
-			if tt.perIP {
-				limits.PerIP = ratelimit.New(len(tt.within), time.Minute)
-			}
-			if tt.perAccount {
-				limits.PerAccount = ratelimit.New(len(tt.within), time.Minute)
-			}
-			uc := f.loginLimited(limits)
-			do := func(a attempt) error {
-				_, err := uc.Do(t.Context(), application.LoginInput{Email: a.email, Password: a.password, Client: domain.NewClientInfo("", a.ip)})
-				return err
-			}
-			for i, a := range tt.within {
-				if err := do(a); errors.Is(err, domain.ErrRateLimited) {
-					t.Fatalf("attempt %d within the limit was rate limited", i)
-				}
-			}
-			before := f.hasher.calls()
-
-			err := do(tt.over)
-
-			rl, ok := errors.AsType[*application.RateLimitError](err)
-			if !ok || !errors.Is(err, domain.ErrRateLimited) {
-				t.Fatalf("attempt over the limit: %v, want *RateLimitError", err)
-			}
-			if rl.RetryAfter <= 0 || rl.RetryAfter > time.Minute {
-				t.Errorf("RetryAfter = %s, want within (0, 1m]", rl.RetryAfter)
-			}
-			if got := f.hasher.calls(); got != before {
-				t.Errorf("a rate-limited login used the hasher: %v → %v", before, got)
-			}
-			if err := do(tt.other); err != nil {
-				t.Errorf("other caller: %v, want a successful login", err)
-			}
-			f.clock.Advance(rl.RetryAfter)
-			if err := do(tt.over); err != nil {
-				t.Errorf("after waiting RetryAfter: %v, want a successful login", err)
-			}
-		})
-	}
-}
-
 func TestLoginUpgradesOutdatedHash(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	old := cheapParams
 	old.Memory = 32
 	oldHasher := mustHasher(old)
-	reg := application.NewRegister(f.users, oldHasher, sharedCommon(), application.Unlimited, f.env)
+	reg := application.NewRegister(f.users, oldHasher, sharedCommon(), application.NoLimits, f.env)
 	u, err := reg.Do(t.Context(), application.RegisterInput{Email: "ivy@example.com", Password: goodPassword})
 	if err != nil {
 		t.Fatalf("register with old parameters: %v", err)
@@ -304,7 +216,7 @@ func TestLoginKeepsOutdatedHashOfRefusedLogin(t *testing.T) {
 	f := newFixture(t)
 	old := cheapParams
 	old.Time = 2
-	reg := application.NewRegister(f.users, mustHasher(old), sharedCommon(), application.Unlimited, f.env)
+	reg := application.NewRegister(f.users, mustHasher(old), sharedCommon(), application.NoLimits, f.env)
 	u, err := reg.Do(t.Context(), application.RegisterInput{Email: "jack@example.com", Password: goodPassword})
 	if err != nil {
 		t.Fatal(err)

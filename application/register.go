@@ -19,25 +19,30 @@ type RegisterInput struct {
 
 // Register creates an account.
 type Register struct {
-	users  ports.UserRepository
-	hasher ports.PasswordHasher
-	common domain.CommonPasswordChecker
-	perIP  ports.RateLimiter
-	env    Env
+	users   ports.UserRepository
+	hasher  ports.PasswordHasher
+	common  domain.CommonPasswordChecker
+	limiter ports.Limiter
+	env     Env
 }
 
-// NewRegister returns the Register use case; perIP limits registrations
-// per client IP (Unlimited for none).
-func NewRegister(users ports.UserRepository, hasher ports.PasswordHasher, common domain.CommonPasswordChecker, perIP ports.RateLimiter, env Env) *Register {
-	return &Register{users: users, hasher: hasher, common: common, perIP: perIP, env: env}
+// NewRegister returns the Register use case; limiter enforces the abuse
+// limits (NoLimits for none).
+func NewRegister(users ports.UserRepository, hasher ports.PasswordHasher, common domain.CommonPasswordChecker, limiter ports.Limiter, env Env) *Register {
+	return &Register{users: users, hasher: hasher, common: common, limiter: limiter, env: env}
 }
 
 // Do validates in, hashes the password and stores a new active user with
 // role "user". It returns a *domain.ValidationError listing every invalid
-// field, domain.ErrEmailTaken, or a *RateLimitError.
+// field, domain.ErrEmailTaken, or a *domain.RateLimitError when the client
+// IP is at its limit of registrations: every registration counts, whatever
+// its outcome, and the first refusal of a block is audited as rate_limited.
 func (uc *Register) Do(ctx context.Context, in RegisterInput) (*domain.User, error) {
 	now := uc.env.now()
-	if err := allow(uc.perIP, "register:ip:"+in.Client.IP(), now); err != nil {
+	if first, err := admission("register", uc.limiter.AdmitRegistration(ctx, in.Client, now)); err != nil {
+		if first {
+			uc.env.record(ctx, eventFor(domain.EventRateLimited, 0, uuid.Nil, in.Client, now))
+		}
 		return nil, err
 	}
 	var verr domain.ValidationError

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"authd/adapters/ratelimit"
 	"authd/application"
 	"authd/domain"
 	"authd/ports"
@@ -122,47 +121,5 @@ func TestRegisterRefusesTakenEmail(t *testing.T) {
 				t.Errorf("users after the refused registration = %d, want only the first one unchanged", len(us))
 			}
 		})
-	}
-}
-
-func TestRegisterRateLimitedPerIP(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	uc := f.registerLimited(ratelimit.New(2, time.Hour))
-	from := func(ip, email string) error {
-		_, err := uc.Do(t.Context(), application.RegisterInput{
-			Email: email, Password: goodPassword, Client: domain.NewClientInfo("", ip),
-		})
-		return err
-	}
-
-	for _, email := range []string{"a@example.com", "b@example.com"} {
-		if err := from("203.0.113.7", email); err != nil {
-			t.Fatalf("register %s within the limit: %v", email, err)
-		}
-	}
-	hashesBefore := f.hasher.hashes.Load()
-
-	err := from("203.0.113.7", "c@example.com")
-	rl, ok := errors.AsType[*application.RateLimitError](err)
-	if !ok {
-		t.Fatalf("third registration from one IP: %v, want *RateLimitError", err)
-	}
-	if !errors.Is(err, domain.ErrRateLimited) {
-		t.Error("RateLimitError does not match domain.ErrRateLimited")
-	}
-	if rl.RetryAfter <= 0 || rl.RetryAfter > time.Hour {
-		t.Errorf("RetryAfter = %s, want within (0, 1h]", rl.RetryAfter)
-	}
-	if got := f.hasher.hashes.Load(); got != hashesBefore {
-		t.Errorf("a rate-limited registration hashed the password (%d hashes)", got-hashesBefore)
-	}
-	if err := from("192.0.2.1", "c@example.com"); err != nil {
-		t.Errorf("register from another IP: %v", err)
-	}
-
-	f.clock.Advance(rl.RetryAfter)
-	if err := from("203.0.113.7", "d@example.com"); err != nil {
-		t.Errorf("register after waiting RetryAfter: %v", err)
 	}
 }

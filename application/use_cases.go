@@ -8,7 +8,8 @@ import (
 )
 
 // Deps is everything the use cases are built from. Audit and Log are
-// optional (nil records or logs nothing); a nil rate limiter is Unlimited.
+// optional (nil records or logs nothing). Limiter is required: NoLimits
+// switches the abuse limits off.
 type Deps struct {
 	Users    ports.UserRepository
 	Families ports.FamilyRepository
@@ -20,14 +21,7 @@ type Deps struct {
 	Random   ports.RandomSource
 	Log      *slog.Logger
 	Policy   domain.SessionPolicy
-	Limits   Limits
-}
-
-// Limits are the rate limiters of the use cases.
-type Limits struct {
-	LoginPerIP      ports.RateLimiter
-	LoginPerAccount ports.RateLimiter
-	RegisterPerIP   ports.RateLimiter
+	Limiter  ports.Limiter
 }
 
 // UseCases is every use case of authd, wired to one set of dependencies.
@@ -54,23 +48,16 @@ type UseCases struct {
 // object graph is assembled.
 func New(d Deps) *UseCases {
 	env := NewEnv(d.Clock, d.Random, d.Audit, d.Log)
-	limit := func(l ports.RateLimiter) ports.RateLimiter {
-		if l == nil {
-			return Unlimited
-		}
-		return l
-	}
 	return &UseCases{
-		Register: NewRegister(d.Users, d.Hasher, d.Common, limit(d.Limits.RegisterPerIP), env),
-		Login: NewLogin(d.Users, d.Families, d.Hasher, d.Tokens, d.Policy,
-			LoginLimits{PerIP: limit(d.Limits.LoginPerIP), PerAccount: limit(d.Limits.LoginPerAccount)}, env),
+		Register:           NewRegister(d.Users, d.Hasher, d.Common, d.Limiter, env),
+		Login:              NewLogin(d.Users, d.Families, d.Hasher, d.Tokens, d.Policy, d.Limiter, env),
 		Refresh:            NewRefresh(d.Families, d.Tokens, d.Policy, env),
 		Logout:             NewLogout(d.Families, env),
 		LogoutAll:          NewLogoutAll(d.Families, env),
 		CurrentUser:        NewGetCurrentUser(d.Users),
 		ListSessions:       NewListSessions(d.Families, env),
 		RevokeSession:      NewRevokeSession(d.Families, env),
-		ChangePassword:     NewChangePassword(d.Users, d.Hasher, d.Common, env),
+		ChangePassword:     NewChangePassword(d.Users, d.Hasher, d.Common, d.Limiter, env),
 		CreateAdmin:        NewCreateAdmin(d.Users, d.Hasher, d.Common, env),
 		AuthorizeAdmin:     NewAuthorizeAdmin(d.Users),
 		ListUsers:          NewListUsers(d.Users),

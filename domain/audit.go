@@ -23,6 +23,12 @@ const (
 	EventUserRegistered  EventType = "user_registered"
 	// EventSessionsRevokedByAdmin: an admin ended every session of the user.
 	EventSessionsRevokedByAdmin EventType = "sessions_revoked_by_admin"
+	// EventPasswordChangeFailed: a password change named a wrong current
+	// password.
+	EventPasswordChangeFailed EventType = "password_change_failed"
+	// EventRateLimited: an abuse limit refused an attempt (recorded once per
+	// limit key and block of refusals, not for every refused attempt).
+	EventRateLimited EventType = "rate_limited"
 )
 
 // AuthEvent is one entry of the audit trail. UserID is zero and SessionID is

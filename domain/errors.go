@@ -31,7 +31,7 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrLastAdmin: the change would leave no active admin.
 	ErrLastAdmin = errors.New("last active admin")
-	// ErrRateLimited: too many attempts; see RateLimitError for the wait.
+	// ErrRateLimited: too many attempts; a *RateLimitError says how long to wait.
 	ErrRateLimited = errors.New("rate limited")
 )
 

@@ -1,6 +1,6 @@
 // Package ports declares the interfaces the application needs from the
 // outside world: storage, password hashing, access tokens, time, randomness
-// and rate limiting. Adapters implement them; ports/porttest holds the
+// and abuse limits. Adapters implement them; ports/porttest holds the
 // contract suites every implementation must pass.
 //
 // Ports speak domain types only and take ctx first where they may block.
@@ -127,11 +127,39 @@ type AccessTokenVerifier interface {
 	Verify(token string, now time.Time) (domain.Principal, error)
 }
 
-// RateLimiter counts attempts per key in a sliding window.
-type RateLimiter interface {
-	// Allow records one attempt for key at now. It reports false, with the
-	// time until the next attempt would be allowed, when key is over its limit.
-	Allow(key string, now time.Time) (ok bool, retryAfter time.Duration)
+// Limiter enforces the abuse limits of a domain.LimitPolicy: failed
+// password checks per account and IP, per account and per IP, and
+// registrations per IP. Its counters are shared by every instance that uses
+// the same store, so the limits hold across instances and restarts. Each
+// call costs at most one statement.
+//
+// Every method returns a *domain.RateLimitError (matching
+// domain.ErrRateLimited) when it refuses an attempt, an error wrapping
+// ErrUnavailable when the store cannot be reached, and ctx's error when ctx
+// ends first. Callers refuse the attempt on any error: limits fail closed.
+type Limiter interface {
+	// AdmitPassword decides, before any password is hashed, whether the
+	// password check a may go ahead. It refuses it when the account and
+	// the IP together, or the IP alone, are at their limit of failures, or
+	// when the account is at its budget and the IP has not logged in to it
+	// within the policy's KnownIPTTL. An admitted attempt is counted as a
+	// failure at once, so that attempts racing each other cannot exceed a
+	// limit; SettlePassword takes the count back when it did not fail.
+	// Refused attempts are not counted. The error's RetryAfter is the wait
+	// until the attempt would be admitted; its FirstRefusal is true once per
+	// limit key and block of refusals.
+	AdmitPassword(ctx context.Context, a domain.PasswordAttempt) error
+	// SettlePassword records how the admitted attempt a ended:
+	// domain.AttemptFailed keeps the count (and costs nothing);
+	// domain.AttemptSucceeded takes it back and remembers a's IP as one
+	// that logged in to the account, keeping the policy's
+	// KnownIPsPerAccount most recent of them; domain.AttemptAborted takes
+	// it back.
+	SettlePassword(ctx context.Context, a domain.PasswordAttempt, o domain.AttemptOutcome) error
+	// AdmitRegistration counts a registration from client at now, whatever
+	// its outcome, or refuses it (uncounted) when the client's IP is at its
+	// limit of registrations.
+	AdmitRegistration(ctx context.Context, client domain.ClientInfo, now time.Time) error
 }
 
 // AuditLog stores the audit trail of authentication events. Events that

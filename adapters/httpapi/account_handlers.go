@@ -64,7 +64,9 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 	}
 	in := application.ChangePasswordInput{CurrentPassword: *b.CurrentPassword, NewPassword: *b.NewPassword, Client: clientInfo(c)}
 	if err := s.uc.ChangePassword.Do(c.UserContext(), principal(c), in); err != nil {
-		return err
+		f := classify(err)
+		s.deps.Metrics.countRateLimited(f.result())
+		return f
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }

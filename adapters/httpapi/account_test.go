@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"authd/domain"
 )
 
 // sessionBody is one entry of the session list.
@@ -160,4 +162,28 @@ func TestChangePassword(t *testing.T) {
 	decode[tokenBody](t, f.refresh(t, a.tokens.RefreshToken), http.StatusOK)
 	f.do(t, "POST", "/v1/auth/login", credentials(a.email, strongPassword), "").problem(t, http.StatusUnauthorized, "invalid_credentials")
 	f.login(t, a.email, newPassword)
+}
+
+// TestChangePasswordRateLimited: wrong current passwords count like failed
+// logins, and past the limit the route answers 429 with Retry-After.
+func TestChangePasswordRateLimited(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, options{limits: limitsWith(func(p *domain.LimitPolicy) {
+		p.PerAccountIP = domain.Limit{Max: 3, Window: 15 * time.Minute}
+	})})
+	a := f.newAccount(t, "guessed@example.com")
+	body := func(current string) string {
+		b, _ := json.Marshal(map[string]string{"current_password": current, "new_password": "Nw5&tG1^cX8z%eU3"})
+		return string(b)
+	}
+	for range 3 {
+		f.do(t, "POST", "/v1/users/me/password", body(otherPassword), a.tokens.AccessToken).problem(t, http.StatusForbidden, "invalid_credentials")
+	}
+	r := f.do(t, "POST", "/v1/users/me/password", body(strongPassword), a.tokens.AccessToken)
+	r.problem(t, http.StatusTooManyRequests, "rate_limited")
+	if got := r.header.Get("Retry-After"); got != "900" {
+		t.Errorf("Retry-After = %q, want 900", got)
+	}
+	// The same limit holds for logins to the account from that IP.
+	f.do(t, "POST", "/v1/auth/login", credentials(a.email, strongPassword), "").problem(t, http.StatusTooManyRequests, "rate_limited")
 }

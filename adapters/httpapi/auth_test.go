@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -98,7 +99,9 @@ func TestRegisterAbsurdPasswordIsNeverHashed(t *testing.T) {
 
 func TestRegisterRateLimited(t *testing.T) {
 	t.Parallel()
-	f := newFixtureWith(t, options{limits: limits{registerPerIP: 2}})
+	f := newFixtureWith(t, options{limits: limitsWith(func(p *domain.LimitPolicy) {
+		p.Registrations = domain.Limit{Max: 2, Window: time.Hour}
+	})})
 	f.register(t, "r1@example.com", strongPassword)
 	// A refused registration still counts as an attempt.
 	f.do(t, "POST", "/v1/auth/register", credentials("bad", strongPassword), "").problem(t, http.StatusUnprocessableEntity, "validation_failed")
@@ -204,23 +207,34 @@ func TestLoginRateLimited(t *testing.T) {
 	t.Parallel()
 	t.Run("per account", func(t *testing.T) {
 		t.Parallel()
-		f := newFixtureWith(t, options{limits: limits{loginPerAccount: 3}})
+		f := newFixtureWith(t, options{limits: limitsWith(func(p *domain.LimitPolicy) {
+			p.PerAccount = domain.Limit{Max: 3, Window: time.Hour}
+		})})
 		f.register(t, "target@example.com", strongPassword)
 		f.register(t, "bystander@example.com", strongPassword)
 		for range 3 {
 			f.do(t, "POST", "/v1/auth/login", credentials("target@example.com", otherPassword), "").problem(t, http.StatusUnauthorized, "invalid_credentials")
 		}
-		// Even the right password is refused while the account is over its limit,
-		// and the key is the normalised email.
+		// Even the right password is refused while the account is over its
+		// budget (from an IP that never logged in to it), and the key is the
+		// normalised email.
+		before := f.hasher.verifys.Load()
 		r := f.do(t, "POST", "/v1/auth/login", credentials("TARGET@example.com", strongPassword), "")
 		r.problem(t, http.StatusTooManyRequests, "rate_limited")
-		wantRetryAfter(t, r)
+		if got := r.header.Get("Retry-After"); got != "3600" {
+			t.Errorf("Retry-After = %q, want 3600", got)
+		}
+		if f.hasher.verifys.Load() != before {
+			t.Error("a rate-limited login still verified a password")
+		}
 		// Another account from the same IP is not affected.
 		f.login(t, "bystander@example.com", strongPassword)
 	})
 	t.Run("per IP", func(t *testing.T) {
 		t.Parallel()
-		f := newFixtureWith(t, options{limits: limits{loginPerIP: 3}})
+		f := newFixtureWith(t, options{limits: limitsWith(func(p *domain.LimitPolicy) {
+			p.PerIP = domain.Limit{Max: 3, Window: time.Hour}
+		})})
 		f.register(t, "ip@example.com", strongPassword)
 		for i := range 3 {
 			f.do(t, "POST", "/v1/auth/login", credentials("nobody"+strconv.Itoa(i)+"@example.com", strongPassword), "").
@@ -236,6 +250,34 @@ func TestLoginRateLimited(t *testing.T) {
 		f.clock.Advance(time.Hour)
 		f.login(t, "ip@example.com", strongPassword)
 	})
+}
+
+// TestRateLimitedAnswersAlike compares the whole 429 answer for an existing
+// and an unknown account: status, headers and body.
+func TestRateLimitedAnswersAlike(t *testing.T) {
+	t.Parallel()
+	answer := func(email string) response {
+		f := newFixtureWith(t, options{limits: limitsWith(func(p *domain.LimitPolicy) {
+			p.PerAccountIP = domain.Limit{Max: 3, Window: 15 * time.Minute}
+		})})
+		f.register(t, "known@example.com", strongPassword)
+		f.clock.Advance(time.Minute)
+		for range 3 {
+			f.do(t, "POST", "/v1/auth/login", credentials(email, otherPassword), "").problem(t, http.StatusUnauthorized, "invalid_credentials")
+		}
+		f.clock.Advance(time.Minute)
+		r := f.do(t, "POST", "/v1/auth/login", credentials(email, strongPassword), "")
+		r.problem(t, http.StatusTooManyRequests, "rate_limited")
+		for _, h := range []string{"Date", "X-Request-Id"} {
+			r.header.Del(h)
+		}
+		return r
+	}
+	known, unknown := answer("known@example.com"), answer("unknown@example.com")
+	if known.status != unknown.status || !bytes.Equal(known.body, unknown.body) || fmt.Sprint(known.header) != fmt.Sprint(unknown.header) {
+		t.Errorf("429 for an existing account:\n%d %v %s\nfor an unknown one:\n%d %v %s",
+			known.status, known.header, known.body, unknown.status, unknown.header, unknown.body)
+	}
 }
 
 func TestRefresh(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"authd/adapters/httpapi"
+	"authd/domain"
 	"authd/ports"
 )
 
@@ -387,7 +388,9 @@ func TestCORS(t *testing.T) {
 func TestClientAddressBehindProxies(t *testing.T) {
 	t.Parallel()
 	f := newFixtureWith(t, options{
-		limits:         limits{registerPerIP: 2, loginPerIP: 1000, loginPerAccount: 1000},
+		limits: limitsWith(func(p *domain.LimitPolicy) {
+			p.PerAccountIP.Max, p.PerAccount.Max, p.PerIP.Max, p.Registrations.Max = 1000, 1000, 1000, 2
+		}),
 		trustedProxies: proxies(t, "0.0.0.0, 10.0.0.0/8"),
 	})
 	xff := func(v string) map[string]string { return map[string]string{"X-Forwarded-For": v} }
@@ -457,7 +460,9 @@ func contains(xs []string, x string) bool {
 // forwarding headers never change the address.
 func TestUntrustedPeerHeadersIgnored(t *testing.T) {
 	t.Parallel()
-	f := newFixtureWith(t, options{limits: limits{registerPerIP: 1, loginPerIP: 1000, loginPerAccount: 1000}})
+	f := newFixtureWith(t, options{limits: limitsWith(func(p *domain.LimitPolicy) {
+		p.PerAccountIP.Max, p.PerAccount.Max, p.PerIP.Max, p.Registrations.Max = 1000, 1000, 1000, 1
+	})})
 	f.send(t, request{method: "POST", path: "/v1/auth/register", body: credentials("u1@example.com", strongPassword),
 		header: map[string]string{"X-Forwarded-For": "203.0.113.1"}}).wantStatus(t, http.StatusCreated)
 	f.send(t, request{method: "POST", path: "/v1/auth/register", body: credentials("u2@example.com", strongPassword),

@@ -266,7 +266,7 @@ func classify(err error) *failure {
 			f.fields = append(f.fields, fieldError{Field: fe.Field, Message: fe.Message})
 		}
 	}
-	if rl := (*application.RateLimitError)(nil); errors.As(err, &rl) {
+	if rl := (*domain.RateLimitError)(nil); errors.As(err, &rl) {
 		f.retryAfter = strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds())))
 	}
 	if pe := (*oauthParamError)(nil); errors.As(err, &pe) {

@@ -28,7 +28,6 @@ import (
 	"authd/adapters/jwt"
 	"authd/adapters/memory"
 	"authd/adapters/password"
-	"authd/adapters/ratelimit"
 	"authd/application"
 	"authd/domain"
 	"authd/ports"
@@ -53,21 +52,23 @@ var cheapParams = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, 
 // commonPasswords is built once per test binary: the list is large.
 var commonPasswords = sync.OnceValue(password.NewCommonPasswords)
 
-// limits configures a fixture's rate limiters; a zero limit switches that
-// limiter off.
-type limits struct {
-	registerPerIP   int
-	loginPerIP      int
-	loginPerAccount int
-}
-
-// generousLimits keep the limiters in the request path without getting in
+// generousLimits keep the limiter in the request path without getting in
 // the way of ordinary tests (all requests through app.Test share one IP).
-var generousLimits = limits{registerPerIP: 1000, loginPerIP: 1000, loginPerAccount: 1000}
+var generousLimits = limitsWith(func(p *domain.LimitPolicy) {
+	p.PerAccountIP.Max, p.PerAccount.Max, p.PerIP.Max, p.Registrations.Max = 1000, 1000, 1000, 1000
+})
+
+// limitsWith returns the default limit policy as change leaves it.
+func limitsWith(change func(p *domain.LimitPolicy)) *domain.LimitPolicy {
+	p := domain.DefaultLimitPolicy
+	change(&p)
+	return &p
+}
 
 // options changes how newFixture builds the server.
 type options struct {
-	limits         limits
+	// limits are enforced by a memory limiter; nil switches them off.
+	limits         *domain.LimitPolicy
 	wrapUsers      func(ports.UserRepository) ports.UserRepository
 	wrapFamilies   func(ports.FamilyRepository) ports.FamilyRepository
 	trustedProxies httpapi.TrustedProxies
@@ -124,11 +125,13 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 	if o.wrapFamilies != nil {
 		families = o.wrapFamilies(families)
 	}
-	limiter := func(n int) ports.RateLimiter {
-		if n == 0 {
-			return nil
+	limiter := application.NoLimits
+	if o.limits != nil {
+		l, err := memory.NewLimiter(*o.limits)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return ratelimit.New(n, time.Hour)
+		limiter = l
 	}
 	uc := application.New(application.Deps{
 		Users:    users,
@@ -141,11 +144,7 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 		Random:   memory.NewRandom(uint64(time.Now().UnixNano())),
 		Log:      log,
 		Policy:   domain.DefaultSessionPolicy,
-		Limits: application.Limits{
-			LoginPerIP:      limiter(o.limits.loginPerIP),
-			LoginPerAccount: limiter(o.limits.loginPerAccount),
-			RegisterPerIP:   limiter(o.limits.registerPerIP),
-		},
+		Limiter:  limiter,
 	})
 	f := &fixture{v: openapitest.New(t), store: store, clock: clock, issuer: issuer, hasher: hasher, logs: logs, metrics: httpapi.NewMetrics(nil)}
 	cfg := httpapi.Config{Issuer: testIssuer, TrustedProxies: o.trustedProxies, CORSOrigins: o.corsOrigins}

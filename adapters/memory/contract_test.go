@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"authd/adapters/memory"
+	"authd/domain"
 	"authd/ports/porttest"
 )
 
@@ -30,4 +31,15 @@ func TestFamilyRepositoryContract(t *testing.T) {
 func TestAuditLogContract(t *testing.T) {
 	t.Parallel()
 	porttest.AuditLog(t, newRepos)
+}
+
+func TestLimiterContract(t *testing.T) {
+	t.Parallel()
+	porttest.Limiter(t, func(t *testing.T, p domain.LimitPolicy) porttest.Limits {
+		l, err := memory.NewLimiter(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return porttest.Limits{Limiter: l, Prune: l.Prune, Entries: func(*testing.T) int { return l.Len() }}
+	})
 }

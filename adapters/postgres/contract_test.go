@@ -6,6 +6,7 @@ import (
 
 	"authd/adapters/postgres"
 	"authd/adapters/postgres/pgtest"
+	"authd/domain"
 	"authd/ports/porttest"
 )
 
@@ -46,4 +47,23 @@ func TestFamilyRepositoryContract(t *testing.T) {
 func TestAuditLogContract(t *testing.T) {
 	t.Parallel()
 	porttest.AuditLog(t, newRepos)
+}
+
+func TestLimiterContract(t *testing.T) {
+	t.Parallel()
+	porttest.Limiter(t, func(t *testing.T, p domain.LimitPolicy) porttest.Limits {
+		db := pgtest.NewDB(t)
+		l, err := postgres.NewLimiter(db, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return porttest.Limits{Limiter: l, Prune: l.Prune, Entries: func(t *testing.T) int {
+			t.Helper()
+			var n int
+			if err := db.NewRaw("SELECT (SELECT count(*) FROM limit_counters) + (SELECT count(*) FROM known_ips)").Scan(t.Context(), &n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}}
+	})
 }

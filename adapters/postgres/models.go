@@ -67,6 +67,27 @@ type authEventRow struct {
 	Detail    map[string]string `bun:"detail,type:jsonb,notnull,default:'{}'"`
 }
 
+// limitCounterRow is a row of limit_counters (UNLOGGED): the recent counted
+// attempts of one key of one limit.
+type limitCounterRow struct {
+	bun.BaseModel `bun:"table:limit_counters"`
+
+	Scope        string      `bun:"scope,pk,type:varchar(16)"`
+	Key          string      `bun:"key,pk,type:varchar(320)"`
+	Hits         []time.Time `bun:"hits,type:timestamptz[],notnull,array"`
+	RefusedUntil time.Time   `bun:"refused_until,type:timestamptz,nullzero"`
+	ExpiresAt    time.Time   `bun:"expires_at,type:timestamptz,notnull"`
+}
+
+// knownIPRow is a row of known_ips: an IP key that logged in to an account.
+type knownIPRow struct {
+	bun.BaseModel `bun:"table:known_ips"`
+
+	Account     string    `bun:"account,pk,type:varchar(255)"`
+	IP          string    `bun:"ip,pk,type:varchar(64)"`
+	SucceededAt time.Time `bun:"succeeded_at,type:timestamptz,notnull"`
+}
+
 // The schema the models declare, which CheckSchema compares with the
 // migrated database: the row structs' tags give the tables (columns, types,
 // nullability, defaults, identity, primary and unique keys), and the two
@@ -79,6 +100,8 @@ var (
 		(*refreshTokenRow)(nil),
 		(*familyRow)(nil),
 		(*authEventRow)(nil),
+		(*limitCounterRow)(nil),
+		(*knownIPRow)(nil),
 	}
 
 	// schemaEnums are the enum types the columns use.
@@ -93,6 +116,8 @@ var (
 		{model: (*refreshTokenRow)(nil), name: "ix_refresh_tokens_expires_at", columns: []string{"expires_at"}},
 		{model: (*familyRow)(nil), name: "ix_token_families_user_id_created_at", columns: []string{"user_id", "created_at DESC"}},
 		{model: (*authEventRow)(nil), name: "ix_auth_events_user_id_id", columns: []string{"user_id", "id"}},
+		{model: (*limitCounterRow)(nil), name: "ix_limit_counters_expires_at", columns: []string{"expires_at"}},
+		{model: (*knownIPRow)(nil), name: "ix_known_ips_succeeded_at", columns: []string{"succeeded_at"}},
 	}
 )
 

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,12 +19,6 @@ import (
 	"authd/adapters/postgres"
 	"authd/domain"
 )
-
-// RateLimit allows N attempts per Window.
-type RateLimit struct {
-	N      int
-	Window time.Duration
-}
 
 // Config is the server's configuration, read from environment variables.
 // Every field has a documented default (see README.md); a bad value stops
@@ -40,10 +36,8 @@ type Config struct {
 	Session                domain.SessionPolicy
 	Argon2                 password.Params
 	HashConcurrency        int
-	RateLimits             bool
-	LoginPerIP             RateLimit
-	LoginPerAccount        RateLimit
-	RegisterPerIP          RateLimit
+	RateLimits             bool               // AUTHD_RATE_LIMITS: off switches Limits off
+	Limits                 domain.LimitPolicy // AUTHD_FAILED_LOGINS_*, AUTHD_KNOWN_IP*, AUTHD_REGISTRATIONS_PER_IP
 	DB                     postgres.PoolOptions
 	HTTPReadTimeout        time.Duration
 	HTTPWriteTimeout       time.Duration
@@ -117,26 +111,36 @@ func (r *envReader) boolean(name string, def bool) bool {
 	return def
 }
 
-// rate parses "N/DURATION", for example "10/1m".
-func (r *envReader) rate(name string, def RateLimit) RateLimit {
+// limit parses "N/DURATION", for example "5/15m".
+func (r *envReader) limit(name string, def domain.Limit) domain.Limit {
 	raw := strings.TrimSpace(r.getenv(name))
 	if raw == "" {
 		return def
 	}
 	ns, ds, ok := strings.Cut(raw, "/")
-	n, err1 := strconv.Atoi(ns)
-	d, err2 := time.ParseDuration(ds)
-	if !ok || err1 != nil || err2 != nil || n < 1 || n > 1_000_000 || d < time.Second || d > 24*time.Hour {
-		r.fail(name, raw, `must look like "10/1m": 1 to 1000000 attempts per 1s to 24h`)
+	n, err1 := strconv.Atoi(strings.TrimSpace(ns))
+	d, err2 := time.ParseDuration(strings.TrimSpace(ds))
+	if !ok || err1 != nil || err2 != nil || n < 1 || n > domain.MaxLimitAttempts || d < time.Second || d > 24*time.Hour {
+		r.fail(name, raw, fmt.Sprintf(`must look like "5/15m": 1 to %d attempts per 1s to 24h`, domain.MaxLimitAttempts))
 		return def
 	}
-	return RateLimit{N: n, Window: d}
+	return domain.Limit{Max: n, Window: d}
+}
+
+// retiredVariables were replaced by variables that say what they count; a
+// deployment that still sets one would otherwise run with a default it did
+// not choose.
+var retiredVariables = map[string]string{
+	"AUTHD_LOGIN_LIMIT_PER_IP":      "AUTHD_FAILED_LOGINS_PER_IP",
+	"AUTHD_LOGIN_LIMIT_PER_ACCOUNT": "AUTHD_FAILED_LOGINS_PER_ACCOUNT",
+	"AUTHD_REGISTER_LIMIT_PER_IP":   "AUTHD_REGISTRATIONS_PER_IP",
 }
 
 // LoadConfig reads the configuration through getenv (os.Getenv in production).
 func LoadConfig(getenv func(string) string) (Config, error) {
 	r := &envReader{getenv: getenv}
 	pool := postgres.DefaultPoolOptions()
+	limits := domain.DefaultLimitPolicy
 	c := Config{
 		Env:               r.str("AUTHD_ENV", "prod"),
 		DatabaseURL:       r.str("DATABASE_URL", ""),
@@ -157,9 +161,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		},
 		HashConcurrency: r.integer("AUTHD_HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
 		RateLimits:      r.boolean("AUTHD_RATE_LIMITS", true),
-		LoginPerIP:      r.rate("AUTHD_LOGIN_LIMIT_PER_IP", RateLimit{N: 30, Window: time.Minute}),
-		LoginPerAccount: r.rate("AUTHD_LOGIN_LIMIT_PER_ACCOUNT", RateLimit{N: 10, Window: time.Minute}),
-		RegisterPerIP:   r.rate("AUTHD_REGISTER_LIMIT_PER_IP", RateLimit{N: 10, Window: time.Minute}),
+		Limits: domain.LimitPolicy{
+			PerAccountIP:       r.limit("AUTHD_FAILED_LOGINS_PER_ACCOUNT_IP", limits.PerAccountIP),
+			PerAccount:         r.limit("AUTHD_FAILED_LOGINS_PER_ACCOUNT", limits.PerAccount),
+			PerIP:              r.limit("AUTHD_FAILED_LOGINS_PER_IP", limits.PerIP),
+			KnownIPTTL:         r.duration("AUTHD_KNOWN_IP_TTL", limits.KnownIPTTL, time.Hour, 365*24*time.Hour),
+			KnownIPsPerAccount: r.integer("AUTHD_KNOWN_IPS_PER_ACCOUNT", limits.KnownIPsPerAccount, 1, 1000),
+			Registrations:      r.limit("AUTHD_REGISTRATIONS_PER_IP", limits.Registrations),
+		},
 		DB: postgres.PoolOptions{
 			MaxOpenConns:    r.integer("AUTHD_DB_MAX_OPEN_CONNS", pool.MaxOpenConns, 1, 1000),
 			MaxIdleConns:    r.integer("AUTHD_DB_MAX_IDLE_CONNS", pool.MaxIdleConns, 1, 1000),
@@ -173,6 +182,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HTTPWriteTimeout: r.duration("AUTHD_HTTP_WRITE_TIMEOUT", 10*time.Second, 100*time.Millisecond, 10*time.Minute),
 		HTTPIdleTimeout:  r.duration("AUTHD_HTTP_IDLE_TIMEOUT", 60*time.Second, time.Second, time.Hour),
 		ShutdownTimeout:  r.duration("AUTHD_SHUTDOWN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
+	}
+	for _, old := range slices.Sorted(maps.Keys(retiredVariables)) {
+		if raw := getenv(old); raw != "" {
+			r.fail(old, raw, "is no longer read: set "+retiredVariables[old]+" instead (see README.md)")
+		}
 	}
 	if c.Env != "prod" && c.Env != "dev" {
 		r.fail("AUTHD_ENV", c.Env, `must be "prod" or "dev"`)

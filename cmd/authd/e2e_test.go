@@ -218,8 +218,8 @@ func TestRateLimitsFromEnvironment(t *testing.T) {
 	dsn := migratedDatabase(t)
 	s := startServer(t, serverOptions{DSN: dsn, Env: []string{
 		"AUTHD_RATE_LIMITS=on",
-		"AUTHD_LOGIN_LIMIT_PER_ACCOUNT=3/1m",
-		"AUTHD_REGISTER_LIMIT_PER_IP=2/1m",
+		"AUTHD_FAILED_LOGINS_PER_ACCOUNT_IP=3/1m",
+		"AUTHD_REGISTRATIONS_PER_IP=2/1m",
 	}})
 	if strings.Contains(s.Logs(), "rate limits are off") {
 		t.Error("rate limits are on but the start-up log says they are off")
@@ -243,5 +243,15 @@ func TestRateLimitsFromEnvironment(t *testing.T) {
 	off := startServer(t, serverOptions{DSN: dsn})
 	if !strings.Contains(off.Logs(), "rate limits are off") {
 		t.Errorf("AUTHD_RATE_LIMITS=off is not logged as a warning:\n%s", off.Logs())
+	}
+	// Off means off, even for the counters the other server wrote, and for
+	// more failures than any default allows.
+	for range 12 {
+		off.API.do("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": "wrong-" + password}).
+			want(t, http.StatusUnauthorized, "invalid_credentials")
+	}
+	off.API.login(email, password)
+	for range 12 {
+		off.API.register(newEmail(t, "lee"), newPassword(t))
 	}
 }

@@ -127,7 +127,7 @@ func createAdmin(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	uc := application.New(useCaseDeps(cfg, db, systemClock{}, hasher, nil, nil)).CreateAdmin
+	uc := application.New(useCaseDeps(cfg, db, systemClock{}, hasher, nil, application.NoLimits, nil)).CreateAdmin
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	u, created, err := uc.Do(ctx, *email, pw)

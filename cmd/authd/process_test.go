@@ -168,7 +168,7 @@ func TestStartupFailures(t *testing.T) {
 		{"bad duration", []string{"AUTHD_ACCESS_TOKEN_TTL=banana"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{"bad switch", []string{"AUTHD_RATE_LIMITS=maybe"}, "AUTHD_RATE_LIMITS"},
 		{"bad address", []string{"HTTP_ADDR=nope"}, "HTTP_ADDR"},
-		{"bad rate", []string{"AUTHD_LOGIN_LIMIT_PER_IP=10/banana"}, "AUTHD_LOGIN_LIMIT_PER_IP"},
+		{"bad limit", []string{"AUTHD_FAILED_LOGINS_PER_IP=10/banana"}, "AUTHD_FAILED_LOGINS_PER_IP"},
 		{"no database", []string{"DATABASE_URL="}, "DATABASE_URL"},
 		{"no key", []string{"AUTHD_JWT_PRIVATE_KEY_FILE="}, "AUTHD_JWT_PRIVATE_KEY_FILE"},
 		{"missing key file", []string{"AUTHD_JWT_PRIVATE_KEY_FILE=/nonexistent/key.pem"}, "AUTHD_JWT_PRIVATE_KEY_FILE"},

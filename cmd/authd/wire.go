@@ -23,7 +23,6 @@ import (
 	"authd/adapters/jwt"
 	"authd/adapters/password"
 	"authd/adapters/postgres"
-	"authd/adapters/ratelimit"
 	"authd/application"
 	"authd/ports"
 )
@@ -48,6 +47,7 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			newTokens,
 			newMetrics,
 			fx.Annotate(func() systemClock { return systemClock{} }, fx.As(new(ports.Clock))),
+			newLimiter,
 			newUseCases,
 			newHTTP,
 		),
@@ -168,20 +168,14 @@ func newMetrics(db *bun.DB, hasher *password.Hasher) *httpapi.Metrics {
 }
 
 // newUseCases builds the server's use cases.
-func newUseCases(cfg Config, db *bun.DB, clock ports.Clock, hasher *password.Hasher, tokens *jwt.Issuer, log *slog.Logger) *application.UseCases {
-	return application.New(useCaseDeps(cfg, db, clock, hasher, tokens, log))
+func newUseCases(cfg Config, db *bun.DB, clock ports.Clock, hasher *password.Hasher, tokens *jwt.Issuer, limiter ports.Limiter, log *slog.Logger) *application.UseCases {
+	return application.New(useCaseDeps(cfg, db, clock, hasher, tokens, limiter, log))
 }
 
 // useCaseDeps assembles what the use cases are built from: the PostgreSQL
-// repositories on db, the rate limits of cfg, and the given parts. tokens
-// may be nil for commands that issue no tokens.
-func useCaseDeps(cfg Config, db *bun.DB, clock ports.Clock, hasher ports.PasswordHasher, tokens ports.AccessTokenIssuer, log *slog.Logger) application.Deps {
-	limiter := func(l RateLimit) ports.RateLimiter {
-		if !cfg.RateLimits {
-			return application.Unlimited
-		}
-		return ratelimit.New(l.N, l.Window)
-	}
+// repositories on db and the given parts. tokens may be nil for commands
+// that issue no tokens.
+func useCaseDeps(cfg Config, db *bun.DB, clock ports.Clock, hasher ports.PasswordHasher, tokens ports.AccessTokenIssuer, limiter ports.Limiter, log *slog.Logger) application.Deps {
 	return application.Deps{
 		Users:    postgres.NewUserRepository(db),
 		Families: postgres.NewFamilyRepository(db),
@@ -193,11 +187,62 @@ func useCaseDeps(cfg Config, db *bun.DB, clock ports.Clock, hasher ports.Passwor
 		Random:   rand.Reader,
 		Log:      log,
 		Policy:   cfg.Session,
-		Limits: application.Limits{
-			LoginPerIP:      limiter(cfg.LoginPerIP),
-			LoginPerAccount: limiter(cfg.LoginPerAccount),
-			RegisterPerIP:   limiter(cfg.RegisterPerIP),
+		Limiter:  limiter,
+	}
+}
+
+// limitPruneInterval is how often each instance deletes expired counters.
+const limitPruneInterval = time.Minute
+
+// newLimiter returns the abuse limiter of cfg: the PostgreSQL one, shared
+// by every instance on the database, or application.NoLimits when
+// AUTHD_RATE_LIMITS=off. While the server runs, expired counters are pruned
+// every limitPruneInterval; instances pruning at once skip each other's rows.
+func newLimiter(lc fx.Lifecycle, cfg Config, db *bun.DB, clock ports.Clock, log *slog.Logger) (ports.Limiter, error) {
+	if !cfg.RateLimits {
+		return application.NoLimits, nil
+	}
+	l, err := postgres.NewLimiter(db, cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go pruneLimits(ctx, l, clock, log, done)
+			return nil
 		},
+		OnStop: func(stopCtx context.Context) error {
+			stop()
+			select {
+			case <-done:
+				return nil
+			case <-stopCtx.Done():
+				return stopCtx.Err()
+			}
+		},
+	})
+	return l, nil
+}
+
+// pruneLimits prunes l every limitPruneInterval until ctx ends, then
+// closes done.
+func pruneLimits(ctx context.Context, l *postgres.Limiter, clock ports.Clock, log *slog.Logger, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(limitPruneInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			pass, cancel := context.WithTimeout(ctx, limitPruneInterval)
+			if _, err := l.Prune(pass, clock.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("pruning the abuse limit counters failed", "err", err)
+			}
+			cancel()
+		}
 	}
 }
 

@@ -1,4 +1,5 @@
-// Package porttest holds the contract test suites of the repository ports.
+// Package porttest holds the contract test suites of the repository ports
+// and of the abuse limiter.
 // Every adapter runs them from its own tests, for example:
 //
 //	func TestUserRepository(t *testing.T) {

@@ -50,6 +50,7 @@ func newInProcessRefresh(ctx context.Context, dsn, keyFile string) (rotate rotat
 		Clock:    systemClock{},
 		Random:   rand.Reader,
 		Policy:   domain.DefaultSessionPolicy,
+		Limiter:  application.NoLimits,
 	}).Refresh
 	if err = db.PingContext(ctx); err != nil {
 		return nil, nil, err
