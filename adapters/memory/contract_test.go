@@ -13,7 +13,19 @@ func newRepos(*testing.T) porttest.Repos {
 		Users:            s.Users(),
 		Families:         s.Families(),
 		Audit:            s.Audit(),
+		Outbox:           s.Outbox(),
 		BreakSessionEnds: func(*testing.T) { s.BreakSessionEnds() },
+		InspectMail: func(t *testing.T, id int64) porttest.MailState {
+			t.Helper()
+			m, ok := s.MailState(id)
+			if !ok {
+				t.Fatalf("no mail %d", id)
+			}
+			return porttest.MailState{
+				Status: m.Status, Attempts: m.Attempts, Recipient: m.Recipient, Template: m.Template,
+				Content: m.Content, LastError: m.LastError, SentAt: m.SentAt, FailedAt: m.FailedAt,
+			}
+		},
 	}
 }
 
@@ -30,4 +42,9 @@ func TestFamilyRepositoryContract(t *testing.T) {
 func TestAuditLogContract(t *testing.T) {
 	t.Parallel()
 	porttest.AuditLog(t, newRepos)
+}
+
+func TestMailOutboxContract(t *testing.T) {
+	t.Parallel()
+	porttest.MailOutbox(t, newRepos)
 }
