@@ -29,8 +29,9 @@ func NewChangePassword(users ports.UserRepository, hasher ports.PasswordHasher, 
 }
 
 // Do checks the current password, applies the password policy to the new
-// one, and in one transaction stores its hash and ends every other session
-// of the user; the caller's own session stays usable.
+// one, and in one transaction stores its hash, ends every other session of
+// the user and queues a notice to the user; the caller's own session stays
+// usable.
 //
 // It returns ErrWrongCurrentPassword when the current password is wrong (or
 // stopped being the user's password while this change was made), a
@@ -66,6 +67,7 @@ func (uc *ChangePassword) Do(ctx context.Context, p domain.Principal, in ChangeP
 		}
 		u.ChangePassword(hash, p.SessionID, now)
 		u.Audit(eventFor(domain.EventPasswordChanged, p.UserID, p.SessionID, in.Client, now))
+		uc.env.notify(ctx, u, domain.MailToUser(0), domain.MailPasswordChanged, ports.MailData{Client: in.Client, At: now})
 		return nil
 	}); err != nil {
 		return fmt.Errorf("change password: %w", err)

@@ -8,7 +8,8 @@ import (
 )
 
 // Deps is everything the use cases are built from. Audit and Log are
-// optional (nil records or logs nothing); a nil rate limiter is Unlimited.
+// optional (nil records or logs nothing); a nil rate limiter is Unlimited;
+// a nil Mail queues no mail (email is off).
 type Deps struct {
 	Users    ports.UserRepository
 	Families ports.FamilyRepository
@@ -21,6 +22,9 @@ type Deps struct {
 	Log      *slog.Logger
 	Policy   domain.SessionPolicy
 	Limits   Limits
+	Mail     ports.MailRenderer
+	// Links builds the one-time links of the mails that carry one.
+	Links Links
 }
 
 // Limits are the rate limiters of the use cases.
@@ -53,7 +57,7 @@ type UseCases struct {
 // New builds every use case from d: the one place where the application's
 // object graph is assembled.
 func New(d Deps) *UseCases {
-	env := NewEnv(d.Clock, d.Random, d.Audit, d.Log)
+	env := NewEnv(d.Clock, d.Random, d.Audit, d.Log).WithMail(d.Mail)
 	limit := func(l ports.RateLimiter) ports.RateLimiter {
 		if l == nil {
 			return Unlimited
