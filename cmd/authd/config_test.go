@@ -58,6 +58,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		HTTPWriteTimeout: 10 * time.Second,
 		HTTPIdleTimeout:  60 * time.Second,
 		ShutdownTimeout:  15 * time.Second,
+		Mail:             MailConfig{On: true, PublicURL: "http://127.0.0.1:8080", SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -65,8 +66,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if diff := cmp.Diff(pool, got.DB); diff != "" {
 		t.Errorf("pool defaults differ from postgres.DefaultPoolOptions (-want +got):\n%s", diff)
 	}
-	if err := got.requireServe(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || !strings.Contains(err.Error(), "AUTHD_JWT_PRIVATE_KEY_FILE") {
-		t.Errorf("requireServe() = %v, want both required variables named", err)
+	if err := got.requireServe(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || !strings.Contains(err.Error(), "AUTHD_JWT_PRIVATE_KEY_FILE") ||
+		!strings.Contains(err.Error(), "AUTHD_SMTP_URL") {
+		t.Errorf("requireServe() = %v, want the three required variables named", err)
 	}
 }
 
@@ -134,6 +136,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		HTTPWriteTimeout: 6 * time.Second,
 		HTTPIdleTimeout:  7 * time.Second,
 		ShutdownTimeout:  8 * time.Second,
+		// dev without AUTHD_SMTP_URL: email is off.
+		Mail: MailConfig{On: false, PublicURL: "https://auth.example.com", SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)

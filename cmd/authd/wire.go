@@ -48,6 +48,7 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			newHTTP,
 		),
 		fx.Invoke(tuneGC, startHTTP),
+		mailModule,
 	}
 	return fx.New(append(opts, extra...)...)
 }
@@ -138,8 +139,8 @@ func newMetrics(db *bun.DB, hasher *password.Hasher) *httpapi.Metrics {
 }
 
 // newUseCases builds the server's use cases.
-func newUseCases(cfg Config, db *bun.DB, clock ports.Clock, hasher *password.Hasher, tokens *jwt.Issuer, log *slog.Logger) *application.UseCases {
-	return application.New(useCaseDeps(cfg, db, clock, hasher, tokens, log))
+func newUseCases(cfg Config, db *bun.DB, clock ports.Clock, hasher *password.Hasher, tokens *jwt.Issuer, log *slog.Logger, mail mailTemplates) *application.UseCases {
+	return application.New(withMail(useCaseDeps(cfg, db, clock, hasher, tokens, log), cfg, mail))
 }
 
 // useCaseDeps assembles what the use cases are built from: the PostgreSQL
