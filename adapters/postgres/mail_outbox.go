@@ -138,38 +138,44 @@ func (o *MailOutbox) Claim(ctx context.Context, now time.Time, lease time.Durati
 	return claimed, nil
 }
 
+// The marks end a claim's lease and record its outcome, provided the lease
+// is still the mail's: $1 is the mail's id, $2 the claim's lease id.
+const (
+	markSentSQL = `UPDATE mail_outbox SET status = 'sent', sent_at = $3,
+		subject = '', text_body = '', html_body = '', leased_until = NULL, lease_id = NULL
+	WHERE id = $1 AND lease_id = $2 AND status = 'pending'`
+	retrySQL = `UPDATE mail_outbox SET next_attempt_at = $3, last_error = $4, leased_until = NULL, lease_id = NULL
+	WHERE id = $1 AND lease_id = $2 AND status = 'pending'`
+	failSQL = `UPDATE mail_outbox SET status = 'failed', failed_at = $3, last_error = $4,
+		subject = '', text_body = '', html_body = '', leased_until = NULL, lease_id = NULL
+	WHERE id = $1 AND lease_id = $2 AND status = 'pending'`
+)
+
 // MarkSent records the delivery of m and clears its subject and bodies.
 func (o *MailOutbox) MarkSent(ctx context.Context, m ports.ClaimedMail, now time.Time) error {
-	return o.mark(ctx, "mark mail sent",
-		"status = 'sent', sent_at = $3, subject = '', text_body = '', html_body = ''", m, now)
+	return o.mark(ctx, "mark mail sent", markSentSQL, m.ID, m.Lease, now)
 }
 
 // Retry makes m due again at next, recording why its attempt failed.
 func (o *MailOutbox) Retry(ctx context.Context, m ports.ClaimedMail, next time.Time, reason string) error {
-	return o.mark(ctx, "retry mail", "next_attempt_at = $3, last_error = $4", m, next, cutReason(reason))
+	return o.mark(ctx, "retry mail", retrySQL, m.ID, m.Lease, next, cutReason(reason))
 }
 
 // Fail gives m up and clears its subject and bodies.
 func (o *MailOutbox) Fail(ctx context.Context, m ports.ClaimedMail, now time.Time, reason string) error {
-	return o.mark(ctx, "fail mail",
-		"status = 'failed', failed_at = $3, last_error = $4, subject = '', text_body = '', html_body = ''",
-		m, now, cutReason(reason))
+	return o.mark(ctx, "fail mail", failSQL, m.ID, m.Lease, now, cutReason(reason))
 }
 
-// mark ends m's lease with the assignments set (whose parameters start at
-// $3), provided the lease is still the mail's.
-func (o *MailOutbox) mark(ctx context.Context, op, set string, m ports.ClaimedMail, args ...any) error {
-	res, err := o.db.DB.ExecContext(ctx,
-		"UPDATE mail_outbox SET "+set+", leased_until = NULL, lease_id = NULL "+
-			"WHERE id = $1 AND lease_id = $2 AND status = 'pending'",
-		append([]any{m.ID, m.Lease}, args...)...)
+// mark runs one of the marks; no row matched means the lease was lost.
+func (o *MailOutbox) mark(ctx context.Context, op, query string, args ...any) error {
+	res, err := o.db.DB.ExecContext(ctx, query, args...)
 	if err != nil {
 		return dbErr(op, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return dbErr(op, err)
 	} else if n == 0 {
-		return fmt.Errorf("postgres: %s %d: %w", op, m.ID, ports.ErrLeaseLost)
+		return fmt.Errorf("postgres: %s %v: %w", op, args[0], ports.ErrLeaseLost)
 	}
 	return nil
 }

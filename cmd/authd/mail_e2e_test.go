@@ -139,13 +139,13 @@ func TestMailSurvivesSMTPOutage(t *testing.T) {
 
 	mp.start(t)
 	back := time.Now()
-	msgs := mp.waitFor(t, email, 1, 30*time.Second)
+	mp.waitFor(t, email, 1, 30*time.Second)
 	arrived := time.Now()
 	t.Logf("SMTP down for %s (%d failed attempts); the mail arrived %s after Mailpit returned, %s after the request",
 		outage.Round(time.Millisecond), rows[0].Attempts, arrived.Sub(back).Round(time.Millisecond), arrived.Sub(start).Round(time.Millisecond))
 	// Exactly once: nothing more arrives while the dispatcher keeps polling.
 	time.Sleep(2 * time.Second)
-	if msgs = mp.messagesTo(t, email); len(msgs) != 1 {
+	if msgs := mp.messagesTo(t, email); len(msgs) != 1 {
 		t.Fatalf("Mailpit holds %d messages for %s, want exactly 1", len(msgs), email)
 	}
 	rows = outbox(t, dsn, email)
