@@ -75,6 +75,8 @@ func (d *MailDispatcher) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		delivered, err := d.DeliverOne(ctx)
 		switch {
+		case ctx.Err() != nil:
+			return
 		case err != nil:
 			level := slog.LevelError
 			if errors.Is(err, ports.ErrUnavailable) {
@@ -101,7 +103,14 @@ func (d *MailDispatcher) Run(ctx context.Context) {
 // outcome. It reports whether it found a mail; it does not claim one once
 // ctx has ended, but an attempt it started is finished regardless of ctx.
 func (d *MailDispatcher) DeliverOne(ctx context.Context) (bool, error) {
-	claimed, err := d.outbox.Claim(ctx, d.clock.Now(), d.Lease(), 1)
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	// A claim that commits must be read back, so it is not cut short by
+	// ctx: a mail claimed and dropped would wait out its lease.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
+	claimed, err := d.outbox.Claim(claimCtx, d.clock.Now(), d.Lease(), 1)
 	if err != nil || len(claimed) == 0 {
 		return false, err
 	}
