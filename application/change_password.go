@@ -29,9 +29,8 @@ func NewChangePassword(users ports.UserRepository, hasher ports.PasswordHasher, 
 }
 
 // Do checks the current password, applies the password policy to the new
-// one, and in one transaction stores its hash, ends every other session of
-// the user and queues a notice to the user; the caller's own session stays
-// usable.
+// one, and in one transaction stores its hash and ends every other session
+// of the user; the caller's own session stays usable.
 //
 // It returns ErrWrongCurrentPassword when the current password is wrong (or
 // stopped being the user's password while this change was made), a

@@ -30,8 +30,8 @@ var createAdminClient = domain.NewClientInfo("authd create-admin", "")
 
 // Do creates an active admin with email and password, or, when the email is
 // taken, promotes and activates that user and sets its password, which ends
-// its sessions and mails the user a notice in the same transaction. created tells which. The password
-// policy applies either way.
+// its sessions and queues a notice to the user in the same transaction.
+// created tells which. The password policy applies either way.
 func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domain.User, created bool, err error) {
 	now := uc.env.now()
 	var verr domain.ValidationError
