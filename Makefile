@@ -27,6 +27,13 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT := $(DATA)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 DEV_KEY       := $(DATA)/dev-jwt.pem
 
+# Mailpit catches the mail of make run, and the mail tests of make test
+# start their own; both use this build, made once per version.
+MAILPIT_VERSION   ?= v1.33.1
+MAILPIT           := $(DATA)/bin/mailpit-$(MAILPIT_VERSION)
+MAILPIT_SMTP_PORT ?= 1025
+MAILPIT_UI_PORT   ?= 8025
+
 # db_env exports DATABASE_URL, starting the private cluster when it is unset.
 define db_env
 if [[ -z "$${DATABASE_URL:-}" ]]; then
@@ -49,6 +56,24 @@ fi
 export AUTHD_ENV="$${AUTHD_ENV:-dev}"
 endef
 
+# mail_env points authd at the development Mailpit, starting it in the
+# background when it is not running, unless AUTHD_SMTP_URL is set.
+define mail_env
+if [[ -z "$${AUTHD_SMTP_URL:-}" ]]; then
+	if ! (exec 3<>/dev/tcp/127.0.0.1/$(MAILPIT_SMTP_PORT)) 2>/dev/null; then
+		setsid $(MAILPIT) --smtp 127.0.0.1:$(MAILPIT_SMTP_PORT) --listen 127.0.0.1:$(MAILPIT_UI_PORT) \
+			--database $(DATA)/mailpit.db --disable-version-check --smtp-disable-rdns --quiet \
+			>$(DATA)/mailpit.log 2>&1 </dev/null &
+		echo $$! >$(DATA)/mailpit.pid
+		for _ in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$(MAILPIT_SMTP_PORT)) 2>/dev/null && break; sleep 0.1; done
+	fi
+	export AUTHD_SMTP_URL="smtp://127.0.0.1:$(MAILPIT_SMTP_PORT)"
+	export AUTHD_MAIL_FROM="$${AUTHD_MAIL_FROM:-authd <authd@localhost>}"
+	echo "mail goes to Mailpit: web UI on http://127.0.0.1:$(MAILPIT_UI_PORT) (make clean stops it)" >&2
+fi
+export AUTHD_PUBLIC_URL="$${AUTHD_PUBLIC_URL:-http://$${HTTP_ADDR:-127.0.0.1:8080}}"
+endef
+
 .PHONY: help
 help: ## List the targets
 	@echo "usage: make TARGET [VAR=value ...]"
@@ -56,11 +81,13 @@ help: ## List the targets
 	grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-16s %s\n", $$1, $$2}'
 	echo
 	echo "variables: PGPORT=$(PGPORT) TEST_PGPORT=$(TEST_PGPORT) FUZZTIME=$(FUZZTIME) GOLANGCI_LINT_VERSION=$(GOLANGCI_LINT_VERSION)"
+	echo "           MAILPIT_VERSION=$(MAILPIT_VERSION) MAILPIT_SMTP_PORT=$(MAILPIT_SMTP_PORT) MAILPIT_UI_PORT=$(MAILPIT_UI_PORT)"
 
 .PHONY: run
-run: ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .data/pg unless DATABASE_URL is set)
+run: $(MAILPIT) ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .data/pg unless DATABASE_URL is set; mail to Mailpit unless AUTHD_SMTP_URL is set)
 	@$(db_env)
 	$(server_env)
+	$(mail_env)
 	mkdir -p $(DATA)/bin
 	go build -o $(DATA)/bin/migrate ./cmd/migrate
 	go build -o $(DATA)/bin/authd ./cmd/authd
@@ -68,8 +95,9 @@ run: ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .data/pg unless
 	exec $(DATA)/bin/authd serve
 
 .PHONY: test
-test: ## Run every test with the race detector, PostgreSQL and nginx included, then fuzz briefly
+test: $(MAILPIT) ## Run every test with the race detector, PostgreSQL, nginx and Mailpit included, then fuzz briefly
 	@.ci/deps.sh $(TEST_DEPS)
+	export AUTHD_TEST_MAILPIT="$(CURDIR)/$(MAILPIT)"
 	if [[ -z "$${AUTHD_TEST_DATABASE_URL:-}" ]]; then
 		# Stop the cluster afterwards only if this run started it.
 		if ! .ci/pg.sh status $(DATA)/test-pg; then
@@ -124,6 +152,13 @@ $(GOLANGCI_LINT):
 	mv $(DATA)/bin/tmp/golangci-lint $@
 	rmdir $(DATA)/bin/tmp
 
+$(MAILPIT):
+	@mkdir -p $(DATA)/bin/tmp-mailpit
+	echo "building Mailpit $(MAILPIT_VERSION) into $(DATA)/bin (first time only)"
+	GOBIN="$(CURDIR)/$(DATA)/bin/tmp-mailpit" go install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+	mv $(DATA)/bin/tmp-mailpit/mailpit $@
+	rmdir $(DATA)/bin/tmp-mailpit
+
 .PHONY: fmt
 fmt: ## Format every Go file with gofmt
 	@find . \( -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print | xargs -r gofmt -l -w
@@ -164,8 +199,12 @@ bench: ## Build and run tools/authbench with BENCH_ARGS on a private cluster und
 	$(DATA)/bin/authbench $(BENCH_ARGS)
 
 .PHONY: clean
-clean: ## Stop the private PostgreSQL clusters and remove .data
-	@.ci/pg.sh stop $(DATA)/pg
+clean: ## Stop the private PostgreSQL clusters and Mailpit, and remove .data
+	@if [[ -s $(DATA)/mailpit.pid ]] && pid=$$(cat $(DATA)/mailpit.pid) && \
+		[[ "$$(cat /proc/$$pid/cmdline 2>/dev/null | tr '\0' ' ')" == *mailpit* ]]; then
+		kill "$$pid"
+	fi
+	.ci/pg.sh stop $(DATA)/pg
 	.ci/pg.sh stop $(DATA)/test-pg
 	.ci/pg.sh stop $(DATA)/bench-pg
 	rm -rf $(DATA)

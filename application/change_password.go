@@ -94,6 +94,7 @@ func (uc *ChangePassword) change(ctx context.Context, p domain.Principal, u *dom
 		}
 		u.ChangePassword(hash, p.SessionID, now)
 		u.Audit(eventFor(domain.EventPasswordChanged, p.UserID, p.SessionID, in.Client, now))
+		uc.env.notify(ctx, u, domain.MailToUser(0), domain.MailPasswordChanged, ports.MailData{Client: in.Client, At: now})
 		return nil
 	}); err != nil {
 		return fmt.Errorf("change password: %w", err)

@@ -30,8 +30,8 @@ var createAdminClient = domain.NewClientInfo("authd create-admin", "")
 
 // Do creates an active admin with email and password, or, when the email is
 // taken, promotes and activates that user and sets its password, which ends
-// its sessions in the same transaction. created tells which. The password
-// policy applies either way.
+// its sessions and queues a notice to the user in the same transaction.
+// created tells which. The password policy applies either way.
 func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domain.User, created bool, err error) {
 	now := uc.env.now()
 	var verr domain.ValidationError
@@ -70,6 +70,7 @@ func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domai
 		u.ChangePassword(hash, uuid.Nil, now)
 		u.Apply(promote, now)
 		u.Audit(eventFor(domain.EventPasswordChanged, u.ID(), uuid.Nil, createAdminClient, now))
+		uc.env.notify(ctx, u, domain.MailToUser(0), domain.MailPasswordChanged, ports.MailData{At: now})
 		if !wasAdmin {
 			u.Audit(eventFor(domain.EventRoleChanged, u.ID(), uuid.Nil, createAdminClient, now))
 		}

@@ -13,12 +13,14 @@ import (
 )
 
 // Env is what every use case may need from the outside: the clock, a source
-// of randomness, the audit trail and a logger. Build it with NewEnv.
+// of randomness, the audit trail, a logger and the mail templates. Build it
+// with NewEnv (and WithMail).
 type Env struct {
 	clock  ports.Clock
 	random ports.RandomSource
 	audit  ports.AuditLog
 	log    *slog.Logger
+	mail   ports.MailRenderer // nil: email is off, no mail is queued
 }
 
 // NewEnv returns an Env. A nil audit records nothing and a nil log

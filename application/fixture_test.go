@@ -126,7 +126,7 @@ func newFixture(t *testing.T) *fixture {
 		hasher:   &countingHasher{PasswordHasher: sharedHasher()},
 		issuer:   sharedIssuer(),
 		random:   random,
-		env:      application.NewEnv(clock, random, store.Audit(), slog.New(slog.DiscardHandler)),
+		env:      application.NewEnv(clock, random, store.Audit(), slog.New(slog.DiscardHandler)).WithMail(sharedRenderer()),
 		limiter:  application.NoLimits,
 	}
 }

@@ -53,6 +53,7 @@ func (uc *Refresh) Do(ctx context.Context, in RefreshInput) (TokenPair, error) {
 		err := f.Rotate(next, now, uc.policy)
 		if errors.Is(err, domain.ErrRefreshTokenReused) {
 			f.Audit(eventFor(domain.EventRefreshReused, owner.ID, sid, in.Client, now))
+			uc.env.notify(ctx, f, domain.MailToUser(owner.ID), domain.MailRefreshTokenReused, ports.MailData{Client: in.Client, At: now})
 		}
 		return err
 	})

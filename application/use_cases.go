@@ -8,8 +8,8 @@ import (
 )
 
 // Deps is everything the use cases are built from. Audit and Log are
-// optional (nil records or logs nothing). Limiter is required: NoLimits
-// switches the abuse limits off.
+// optional (nil records or logs nothing); a nil Mail queues no mail (email
+// is off). Limiter is required: NoLimits switches the abuse limits off.
 type Deps struct {
 	Users    ports.UserRepository
 	Families ports.FamilyRepository
@@ -22,6 +22,9 @@ type Deps struct {
 	Log      *slog.Logger
 	Policy   domain.SessionPolicy
 	Limiter  ports.Limiter
+	Mail     ports.MailRenderer
+	// Links builds the one-time links of the mails that carry one.
+	Links Links
 }
 
 // UseCases is every use case of authd, wired to one set of dependencies.
@@ -47,7 +50,7 @@ type UseCases struct {
 // New builds every use case from d: the one place where the application's
 // object graph is assembled.
 func New(d Deps) *UseCases {
-	env := NewEnv(d.Clock, d.Random, d.Audit, d.Log)
+	env := NewEnv(d.Clock, d.Random, d.Audit, d.Log).WithMail(d.Mail)
 	return &UseCases{
 		Register:           NewRegister(d.Users, d.Hasher, d.Common, d.Limiter, env),
 		Login:              NewLogin(d.Users, d.Families, d.Hasher, d.Tokens, d.Policy, d.Limiter, env),

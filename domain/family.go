@@ -47,6 +47,7 @@ type Family struct {
 	rotated   bool          // presented was revoked by this change
 	ended     bool          // the family was revoked by this change
 	events                  // the audit events of this change
+	outbox                  // the mails this change sends
 }
 
 // FamilyRecord is the stored state of a family, for RehydrateFamily.
@@ -215,5 +216,5 @@ func (f *Family) Rotated() bool { return f.rotated }
 func (f *Family) Ended() bool { return f.ended }
 
 // Changed reports whether the family holds a change to persist. Audit
-// events attached to a family without a change are not stored.
+// events and mails attached to a family without a change are not stored.
 func (f *Family) Changed() bool { return f.ended || f.rotated }

@@ -16,8 +16,9 @@ type UserID int64
 // A User also carries the decisions of the change being made to it, for the
 // repository to carry out in the same transaction as the change itself:
 // which sessions the change ends (EndsSessions), whether it removes an
-// active admin (RemovesActiveAdmin), and the audit events that describe it
-// (Audit). Events attached to a user being created get its id.
+// active admin (RemovesActiveAdmin), the audit events that describe it
+// (Audit) and the mails it sends (Send). Events attached to a user being
+// created get its id, and mails to MailToUser(0) its address.
 type User struct {
 	id           UserID
 	email        Email
@@ -30,6 +31,7 @@ type User struct {
 	wasAdmin bool           // IsAdmin() when the user was built
 	ending   *SessionEnding // sessions this change ends, if any
 	events                  // the audit events of this change
+	outbox                  // the mails this change sends
 }
 
 // SessionEnding is a user change's decision to end the user's sessions:

@@ -14,7 +14,19 @@ func newRepos(*testing.T) porttest.Repos {
 		Users:            s.Users(),
 		Families:         s.Families(),
 		Audit:            s.Audit(),
+		Outbox:           s.Outbox(),
 		BreakSessionEnds: func(*testing.T) { s.BreakSessionEnds() },
+		InspectMail: func(t *testing.T, id int64) porttest.MailState {
+			t.Helper()
+			m, ok := s.MailState(id)
+			if !ok {
+				t.Fatalf("no mail %d", id)
+			}
+			return porttest.MailState{
+				Status: m.Status, Attempts: m.Attempts, Recipient: m.Recipient, Template: m.Template,
+				Content: m.Content, LastError: m.LastError, SentAt: m.SentAt, FailedAt: m.FailedAt,
+			}
+		},
 	}
 }
 
@@ -42,4 +54,9 @@ func TestLimiterContract(t *testing.T) {
 		}
 		return porttest.Limits{Limiter: l, Prune: l.Prune, Entries: func(*testing.T) int { return l.Len() }}
 	})
+}
+
+func TestMailOutboxContract(t *testing.T) {
+	t.Parallel()
+	porttest.MailOutbox(t, newRepos)
 }

@@ -51,6 +51,10 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 	case !owner.Active || owner.SessionEpoch != f.Owner().SessionEpoch:
 		return fmt.Errorf("memory: family owner: %w", ports.ErrOwnerChanged)
 	}
+	mails, err := r.s.mailRowsLocked(f.Mails(), f.UserID())
+	if err != nil {
+		return err
+	}
 	row := &familyRow{
 		id:         f.ID(),
 		userID:     f.UserID(),
@@ -65,6 +69,7 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 	r.s.familiesByUser[row.userID] = append(r.s.familiesByUser[row.userID], row.id)
 	r.s.insertTokenLocked(row, first)
 	r.s.appendEventsLocked(f.AuditEvents()...)
+	r.s.queueMailsLocked(mails)
 	return nil
 }
 
@@ -140,6 +145,10 @@ func (s *Store) commitLocked(f *domain.Family) (bool, error) {
 	if row == nil || row.version != f.Version() {
 		return false, nil
 	}
+	mails, err := s.mailRowsLocked(f.Mails(), f.UserID())
+	if err != nil {
+		return false, err
+	}
 	switch {
 	case f.Ended():
 		if err := s.endFamilyLocked(row, micro(f.RevokedAt())); err != nil {
@@ -157,6 +166,7 @@ func (s *Store) commitLocked(f *domain.Family) (bool, error) {
 		row.version++
 	}
 	s.appendEventsLocked(f.AuditEvents()...)
+	s.queueMailsLocked(mails)
 	return true, nil
 }
 

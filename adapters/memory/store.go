@@ -41,6 +41,9 @@ type Store struct {
 
 	events      []domain.AuthEvent
 	lastEventID int64
+
+	mails      []*mailRow
+	lastMailID int64
 }
 
 type userRow = domain.UserRecord
@@ -86,6 +89,9 @@ func (s *Store) Families() *FamilyRepository { return &FamilyRepository{s: s} }
 
 // Audit returns the store's AuditLog.
 func (s *Store) Audit() *AuditLog { return &AuditLog{s: s} }
+
+// Outbox returns the store's MailOutbox.
+func (s *Store) Outbox() *MailOutbox { return &MailOutbox{s: s} }
 
 // SetUnavailable makes every repository call fail with an error wrapping
 // ports.ErrUnavailable while down is true, to test how callers handle a

@@ -21,7 +21,7 @@ var _ ports.UserRepository = (*UserRepository)(nil)
 // NewUserRepository returns the UserRepository of a new, empty Store.
 func NewUserRepository() *UserRepository { return NewStore().Users() }
 
-// Create stores u with the next id, and the events attached to it. It
+// Create stores u with the next id, and the events and mails attached to it. It
 // returns domain.ErrEmailTaken when another user has the same email.
 func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.User, error) {
 	if err := ctx.Err(); err != nil {
@@ -34,11 +34,17 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 	if _, taken := r.s.userByEmail[u.Email().String()]; taken {
 		return nil, domain.ErrEmailTaken
 	}
-	r.s.lastUserID++
 	row := toUserRow(u)
-	row.ID = r.s.lastUserID
+	row.ID = r.s.lastUserID + 1
 	r.s.users[row.ID] = row
+	mails, err := r.s.mailRowsLocked(u.Mails(), row.ID)
+	if err != nil {
+		delete(r.s.users, row.ID)
+		return nil, err
+	}
+	r.s.lastUserID = row.ID
 	r.s.userByEmail[row.Email.String()] = row.ID
+	r.s.queueMailsLocked(mails)
 	for _, e := range u.AuditEvents() {
 		if e.UserID == 0 {
 			e.UserID = row.ID
@@ -128,7 +134,14 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u
 	next := toUserRow(u)
 	// The id and the email come from the stored row: fn cannot change them.
 	next.ID, next.Email, next.CreatedAt = row.ID, row.Email, row.CreatedAt
+	// Mails to the user go to the address the change leaves.
 	r.s.users[id] = next
+	mails, err := r.s.mailRowsLocked(u.Mails(), id)
+	if err != nil {
+		r.s.users[id] = row
+		return nil, err
+	}
+	r.s.queueMailsLocked(mails)
 	if ends {
 		if _, err := r.s.endUserFamiliesLocked(id, end.At, end.Except); err != nil {
 			return nil, err

@@ -16,6 +16,7 @@ func newRepos(t *testing.T) porttest.Repos {
 		Users:    postgres.NewUserRepository(db),
 		Families: postgres.NewFamilyRepository(db),
 		Audit:    postgres.NewAuditLog(db),
+		Outbox:   postgres.NewMailOutbox(db),
 		// A trigger makes every statement that ends a session fail, as a
 		// lost connection or a full disk would.
 		BreakSessionEnds: func(t *testing.T) {
@@ -29,6 +30,19 @@ func newRepos(t *testing.T) porttest.Repos {
 				if _, err := db.ExecContext(context.Background(), q); err != nil {
 					t.Fatalf("break session ends: %v", err)
 				}
+			}
+		},
+		InspectMail: func(t *testing.T, id int64) porttest.MailState {
+			t.Helper()
+			row, err := postgres.ReadMail(context.Background(), db, id)
+			if err != nil {
+				t.Fatalf("read mail %d: %v", id, err)
+			}
+			return porttest.MailState{
+				Status: row.Status, Attempts: row.Attempts, Recipient: row.Recipient,
+				Template:  domain.MailTemplate(row.Template),
+				Content:   domain.MailContent{Subject: row.Subject, Text: row.TextBody, HTML: row.HTMLBody},
+				LastError: row.LastError, SentAt: row.SentAt, FailedAt: row.FailedAt,
 			}
 		},
 	}
@@ -66,4 +80,9 @@ func TestLimiterContract(t *testing.T) {
 			return n
 		}}
 	})
+}
+
+func TestMailOutboxContract(t *testing.T) {
+	t.Parallel()
+	porttest.MailOutbox(t, newRepos)
 }

@@ -19,6 +19,7 @@ import (
 const (
 	uniqueViolation     = "23505"
 	foreignKeyViolation = "23503"
+	notNullViolation    = "23502"
 )
 
 // usersEmailKey is the unique constraint on users.email (PostgreSQL's
@@ -38,6 +39,12 @@ func isUniqueViolation(err error, constraint string) bool {
 func isForeignKeyViolation(err error) bool {
 	var pgErr pgdriver.Error
 	return errors.As(err, &pgErr) && pgErr.Field('C') == foreignKeyViolation
+}
+
+// isNotNullViolation reports whether err is a not-null violation.
+func isNotNullViolation(err error) bool {
+	var pgErr pgdriver.Error
+	return errors.As(err, &pgErr) && pgErr.Field('C') == notNullViolation
 }
 
 // dbErr describes a failed database operation. Errors meaning that the

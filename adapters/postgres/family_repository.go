@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,7 +31,8 @@ const liveFamily = "f.revoked_at IS NULL AND f.expires_at > ?"
 // loads the family with its owner and the presented token, and one
 // statement of data-modifying CTEs writes it. The write first updates the
 // family row on condition that its version is the one loaded, which takes
-// the row lock; the token writes only happen when that update matched. When
+// the row lock; the token writes, and the audit events and mails attached
+// to the change, only happen when that update matched. When
 // another change committed first the update matches nothing and the change
 // is recomputed on the fresh state.
 type FamilyRepository struct {
@@ -189,11 +191,8 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 		row.ID, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, nullTime(row.RevokedAt), row.UserAgent, row.IP, row.Version,
 		first.Hash().String(), first.ExpiresAt(), first.CreatedAt(),
 	}
-	if evs := f.AuditEvents(); len(evs) > 0 {
-		ins, evArgs := eventsInsert(evs, len(args)+1, "fam", "")
-		query += ", ev AS (" + ins + ")"
-		args = append(args, evArgs...)
-	}
+	extra, args := attachedCTEs(f, args)
+	query += extra
 	query += fmt.Sprintf(" SELECT EXISTS (SELECT 1 FROM users WHERE id = $%d), EXISTS (SELECT 1 FROM fam)", len(args)+1)
 	args = append(args, row.UserID)
 	var exists, stored bool
@@ -296,11 +295,11 @@ func (r *FamilyRepository) write(ctx context.Context, f *domain.Family) (bool, e
 	}
 	var q *sql.Row
 	var err error
-	if evs := f.AuditEvents(); len(evs) > 0 {
-		// The events join the statement as one more CTE, inserted only if
-		// the family's version matched; such a statement is not prepared.
-		ins, evArgs := eventsInsert(evs, len(args)+1, "fam", "")
-		q = r.db.DB.QueryRowContext(ctx, ctes+", ev AS ("+ins+")"+countFam, append(args, evArgs...)...)
+	if extra, all := attachedCTEs(f, args); extra != "" {
+		// The events and mails join the statement as more CTEs, inserted
+		// only if the family's version matched; such a statement is not
+		// prepared.
+		q = r.db.DB.QueryRowContext(ctx, ctes+extra+countFam, all...)
 	} else {
 		q, err = r.queryRow(ctx, st, args...)
 	}
@@ -312,6 +311,25 @@ func (r *FamilyRepository) write(ctx context.Context, f *domain.Family) (bool, e
 		return false, dbErr("store family", err)
 	}
 	return n == 1, nil
+}
+
+// attachedCTEs returns the CTEs that store the audit events and queue the
+// mails attached to f, each joined to the statement's fam CTE so that they
+// are written only if fam is, as a suffix to the statement's WITH list
+// ("" when there are none), and args followed by their arguments.
+func attachedCTEs(f *domain.Family, args []any) (string, []any) {
+	var b strings.Builder
+	if evs := f.AuditEvents(); len(evs) > 0 {
+		ins, evArgs := eventsInsert(evs, len(args)+1, "fam", "")
+		b.WriteString(", ev AS (" + ins + ")")
+		args = append(args, evArgs...)
+	}
+	if mails := f.Mails(); len(mails) > 0 {
+		ins, mailArgs := mailsInsert(mails, int64(f.UserID()), len(args)+1, "fam")
+		b.WriteString(", mail AS (" + ins + ")")
+		args = append(args, mailArgs...)
+	}
+	return b.String(), args
 }
 
 // EndAllForUser ends every live family of the user at now, except the one

@@ -88,6 +88,37 @@ type knownIPRow struct {
 	SucceededAt time.Time `bun:"succeeded_at,type:timestamptz,notnull"`
 }
 
+// mailOutboxRow is a row of mail_outbox. The subject and bodies are
+// cleared once the mail is sent or given up.
+type mailOutboxRow struct {
+	bun.BaseModel `bun:"table:mail_outbox"`
+
+	ID            int64     `bun:"id,pk,identity,type:bigint"`
+	MessageID     uuid.UUID `bun:"message_id,type:uuid,notnull,default:gen_random_uuid()"`
+	UserID        int64     `bun:"user_id,type:bigint,nullzero"`
+	Recipient     string    `bun:"recipient,type:varchar(255),notnull"`
+	Template      string    `bun:"template,type:varchar(64),notnull"`
+	Subject       string    `bun:"subject,type:text,notnull,default:''"`
+	TextBody      string    `bun:"text_body,type:text,notnull,default:''"`
+	HTMLBody      string    `bun:"html_body,type:text,notnull,default:''"`
+	Status        string    `bun:"status,type:mail_status,notnull,default:'pending'"`
+	Attempts      int       `bun:"attempts,type:integer,notnull,default:0"`
+	NextAttemptAt time.Time `bun:"next_attempt_at,type:timestamptz,notnull,default:now()"`
+	LeasedUntil   time.Time `bun:"leased_until,type:timestamptz,nullzero"`
+	LeaseID       uuid.UUID `bun:"lease_id,type:uuid,nullzero"`
+	LastError     string    `bun:"last_error,type:varchar(500),notnull,default:''"`
+	CreatedAt     time.Time `bun:"created_at,type:timestamptz,notnull,default:now()"`
+	SentAt        time.Time `bun:"sent_at,type:timestamptz,nullzero"`
+	FailedAt      time.Time `bun:"failed_at,type:timestamptz,nullzero"`
+}
+
+// The states of a mail_outbox row.
+const (
+	mailPending = "pending"
+	mailSent    = "sent"
+	mailFailed  = "failed"
+)
+
 // The schema the models declare, which CheckSchema compares with the
 // migrated database: the row structs' tags give the tables (columns, types,
 // nullability, defaults, identity, primary and unique keys), and the two
@@ -102,11 +133,13 @@ var (
 		(*authEventRow)(nil),
 		(*limitCounterRow)(nil),
 		(*knownIPRow)(nil),
+		(*mailOutboxRow)(nil),
 	}
 
 	// schemaEnums are the enum types the columns use.
 	schemaEnums = []schemaEnum{
 		{name: "userrole", labels: []string{domain.RoleUser.String(), domain.RoleAdmin.String()}},
+		{name: "mail_status", labels: []string{mailPending, mailSent, mailFailed}},
 	}
 
 	// schemaIndexes are the indexes beyond primary keys and unique constraints.
@@ -118,6 +151,7 @@ var (
 		{model: (*authEventRow)(nil), name: "ix_auth_events_user_id_id", columns: []string{"user_id", "id"}},
 		{model: (*limitCounterRow)(nil), name: "ix_limit_counters_expires_at", columns: []string{"expires_at"}},
 		{model: (*knownIPRow)(nil), name: "ix_known_ips_succeeded_at", columns: []string{"succeeded_at"}},
+		{model: (*mailOutboxRow)(nil), name: "ix_mail_outbox_due", columns: []string{"next_attempt_at"}, where: "status = 'pending'"},
 	}
 )
 
@@ -129,12 +163,13 @@ type schemaEnum struct {
 
 // schemaIndex is an index on the table of model, a nil row struct pointer.
 // columns are SQL key expressions: a column name, optionally followed by
-// DESC.
+// DESC; where, when set, makes it a partial index.
 type schemaIndex struct {
 	model   any
 	name    string
 	columns []string
 	unique  bool
+	where   string
 }
 
 func toDomainUser(r *userRow) (*domain.User, error) {

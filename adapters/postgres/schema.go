@@ -117,6 +117,9 @@ func createIndexQuery(tx bun.Tx, ix schemaIndex) *bun.CreateIndexQuery {
 	for _, col := range ix.columns {
 		q = q.ColumnExpr(col)
 	}
+	if ix.where != "" {
+		q = q.Where(ix.where)
+	}
 	return q
 }
 

@@ -31,8 +31,8 @@ const userColumns = "id, email, hashed_password, role, is_active, created_at, se
 // admins demoting each other cannot both see the other one still active.
 const adminChangeLockKey int64 = 0x6175746864616d
 
-// Create stores u and the events attached to it, which get its id, and
-// returns it with its id. It returns domain.ErrEmailTaken when the email is
+// Create stores u and the events and mails attached to it, which get its
+// id, and returns it with its id. It returns domain.ErrEmailTaken when the email is
 // already registered.
 func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.User, error) {
 	row := fromDomainUser(u)
@@ -61,6 +61,9 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 			}
 		}
 		if inner = insertEvents(ctx, tx, events); inner != nil {
+			return inner
+		}
+		if inner = insertMails(ctx, tx, u.Mails(), stored.ID); inner != nil {
 			return inner
 		}
 		created, inner = toDomainUser(&stored)
@@ -102,7 +105,7 @@ func (r *UserRepository) one(ctx context.Context, db bun.IDB, where string, args
 // removes an active admin counts the other active admins under
 // adminChangeLockKey and lets the user decide (domain.ErrLastAdmin), and a
 // change that ends sessions ends them, and the events fn attached are
-// stored. It returns domain.ErrUserNotFound
+// stored and the mails it attached queued. It returns domain.ErrUserNotFound
 // when no user has id, and fn's error unchanged, storing nothing, when fn
 // fails.
 func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
@@ -155,6 +158,11 @@ func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID
 		}
 	}
 	if err := insertEvents(ctx, tx, u.AuditEvents()); err != nil {
+		return nil, err
+	}
+	// After the update, so that a mail to the user goes to the address
+	// the change leaves.
+	if err := insertMails(ctx, tx, u.Mails(), int64(id)); err != nil {
 		return nil, err
 	}
 	return u, nil

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"runtime"
@@ -17,6 +18,8 @@ import (
 	"authd/adapters/httpapi"
 	"authd/adapters/password"
 	"authd/adapters/postgres"
+	"authd/adapters/smtp"
+	"authd/application"
 	"authd/domain"
 )
 
@@ -48,6 +51,7 @@ type Config struct {
 	TrustedProxies httpapi.TrustedProxies // AUTHD_TRUSTED_PROXIES
 	CORSOrigins    httpapi.Origins        // AUTHD_CORS_ORIGINS
 	MetricsAddr    string                 // AUTHD_METRICS_ADDR
+	Mail           MailConfig
 }
 
 // envReader reads variables and remembers the first error, naming the variable.
@@ -201,6 +205,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		addrOK = false
 	}
 	r.loadIssuer(&c, host, addrOK)
+	c.Mail = loadMailConfig(r, c.Env, c.Issuer)
 	if c.Session.TokenTTL > c.Session.MaxLifetime {
 		r.fail("AUTHD_REFRESH_TOKEN_TTL", c.Session.TokenTTL.String(), "must not exceed AUTHD_SESSION_MAX_LIFETIME")
 	}
@@ -360,5 +365,94 @@ func (c Config) requireServe() error {
 	if c.JWTPrivateKeyFile == "" {
 		errs = append(errs, errors.New("AUTHD_JWT_PRIVATE_KEY_FILE is required (make run creates a development key)"))
 	}
+	if c.Mail.On && c.Mail.SMTPURL == "" {
+		errs = append(errs, errors.New("AUTHD_SMTP_URL is required unless AUTHD_EMAIL=off (make run starts Mailpit)"))
+	}
 	return errors.Join(errs...)
+}
+
+// Mail.
+
+// MailConfig configures email: the outbox's dispatcher, the SMTP server,
+// the templates and the links mails carry (see mail.go).
+type MailConfig struct {
+	// On is AUTHD_EMAIL (default on). Off, no mail is queued or sent and
+	// the email routes answer 404. In dev a missing AUTHD_SMTP_URL turns it
+	// off; in prod it stops start-up instead.
+	On bool
+	// SMTPURL is AUTHD_SMTP_URL, smtp://user:password@host:587 or smtps://…;
+	// it holds a password, so it is never printed.
+	SMTPURL string
+	// From is AUTHD_MAIL_FROM, required with AUTHD_SMTP_URL.
+	From string
+	// TemplatesDir is AUTHD_MAIL_TEMPLATES_DIR; empty: the embedded templates.
+	TemplatesDir string
+	// PublicURL is AUTHD_PUBLIC_URL: where authd's hosted pages are, for
+	// the links in mails; empty means the issuer (see links).
+	PublicURL string
+	// AppURL is AUTHD_APP_URL: when set, links lead to the application's
+	// own pages instead, with the token in the fragment.
+	AppURL string
+	// SMTPTimeout is AUTHD_SMTP_TIMEOUT, the bound of one delivery attempt.
+	SMTPTimeout time.Duration
+	// PollInterval is AUTHD_MAIL_POLL_INTERVAL: how often an idle
+	// dispatcher looks for due mail.
+	PollInterval time.Duration
+}
+
+// loadMailConfig reads the mail variables. issuer is the default public URL.
+func loadMailConfig(r *envReader, env, issuer string) MailConfig {
+	m := MailConfig{
+		On:           r.boolean("AUTHD_EMAIL", true),
+		SMTPURL:      r.str("AUTHD_SMTP_URL", ""),
+		From:         r.str("AUTHD_MAIL_FROM", ""),
+		TemplatesDir: r.str("AUTHD_MAIL_TEMPLATES_DIR", ""),
+		PublicURL:    r.str("AUTHD_PUBLIC_URL", issuer),
+		// issuer is empty when it is made from the address bound.
+		AppURL:       r.str("AUTHD_APP_URL", ""),
+		SMTPTimeout:  r.duration("AUTHD_SMTP_TIMEOUT", 30*time.Second, time.Second, 5*time.Minute),
+		PollInterval: r.duration("AUTHD_MAIL_POLL_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
+	}
+	if m.SMTPURL != "" {
+		if _, err := smtp.ParseURL(m.SMTPURL); err != nil {
+			// Not r.fail: the value holds a password.
+			r.errs = append(r.errs, fmt.Errorf("AUTHD_SMTP_URL: %w", err))
+		}
+		if m.From == "" {
+			r.errs = append(r.errs, errors.New(`AUTHD_MAIL_FROM is required with AUTHD_SMTP_URL (for example "authd <no-reply@example.com>")`))
+		}
+	}
+	if m.From != "" {
+		if _, err := mail.ParseAddress(m.From); err != nil {
+			r.fail("AUTHD_MAIL_FROM", m.From, `must be an address, optionally with a name: "authd <no-reply@example.com>"`)
+		}
+	}
+	if _, err := application.NewLinks(m.PublicURL, ""); err != nil && strings.TrimSpace(r.getenv("AUTHD_PUBLIC_URL")) != "" {
+		r.fail("AUTHD_PUBLIC_URL", m.PublicURL, err.Error())
+	}
+	if m.AppURL != "" {
+		if _, err := application.NewLinks("http://localhost", m.AppURL); err != nil {
+			r.fail("AUTHD_APP_URL", m.AppURL, err.Error())
+		}
+	}
+	if m.On && m.SMTPURL == "" && env == "dev" {
+		m.On = false
+	}
+	return m
+}
+
+// links returns the link builder of m, whose URLs LoadConfig checked;
+// issuer is the public URL when AUTHD_PUBLIC_URL and AUTHD_ISSUER are unset.
+func (m MailConfig) links(issuer string) application.Links {
+	public := m.PublicURL
+	if public == "" {
+		public = issuer
+	}
+	l, err := application.NewLinks(public, m.AppURL)
+	if err != nil {
+		// Only a default public URL built from a bad HTTP_ADDR gets here,
+		// and LoadConfig has refused that already.
+		return application.Links{}
+	}
+	return l
 }

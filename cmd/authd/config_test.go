@@ -65,6 +65,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		HTTPIdleTimeout:  60 * time.Second,
 		ShutdownTimeout:  15 * time.Second,
 		MetricsAddr:      "127.0.0.1:9464",
+		Mail:             MailConfig{On: true, SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -75,8 +76,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if diff := cmp.Diff(pool, got.DB); diff != "" {
 		t.Errorf("pool defaults differ from postgres.DefaultPoolOptions (-want +got):\n%s", diff)
 	}
-	if err := got.requireServe(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || !strings.Contains(err.Error(), "AUTHD_JWT_PRIVATE_KEY_FILE") {
-		t.Errorf("requireServe() = %v, want both required variables named", err)
+	if err := got.requireServe(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || !strings.Contains(err.Error(), "AUTHD_JWT_PRIVATE_KEY_FILE") ||
+		!strings.Contains(err.Error(), "AUTHD_SMTP_URL") {
+		t.Errorf("requireServe() = %v, want the three required variables named", err)
 	}
 }
 
@@ -116,9 +118,9 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		"AUTHD_HTTP_WRITE_TIMEOUT":           "6s",
 		"AUTHD_HTTP_IDLE_TIMEOUT":            "7s",
 		"AUTHD_SHUTDOWN_TIMEOUT":             "8s",
-		"AUTHD_TRUSTED_PROXIES":            "10.0.0.0/8, 2001:db8::1",
-		"AUTHD_CORS_ORIGINS":               "https://app.example.com,http://localhost:5173",
-		"AUTHD_METRICS_ADDR":               "0.0.0.0:9100",
+		"AUTHD_TRUSTED_PROXIES":              "10.0.0.0/8, 2001:db8::1",
+		"AUTHD_CORS_ORIGINS":                 "https://app.example.com,http://localhost:5173",
+		"AUTHD_METRICS_ADDR":                 "0.0.0.0:9100",
 	}
 	got, err := LoadConfig(envMap(env))
 	if err != nil {
@@ -158,6 +160,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		TrustedProxies:   mustTrust(t, "10.0.0.0/8,2001:db8::1/128"),
 		CORSOrigins:      mustOrigins(t, "http://localhost:5173,https://app.example.com"),
 		MetricsAddr:      "0.0.0.0:9100",
+		// dev without AUTHD_SMTP_URL: email is off.
+		Mail: MailConfig{On: false, PublicURL: "https://auth.example.com", SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)

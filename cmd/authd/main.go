@@ -127,7 +127,13 @@ func createAdmin(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	uc := application.New(useCaseDeps(cfg, db, systemClock{}, hasher, nil, application.NoLimits, nil)).CreateAdmin
+	// The notice to an existing user whose password is set is queued here
+	// and delivered by a running server.
+	mail, err := newMailTemplates(cfg)
+	if err != nil {
+		return err
+	}
+	uc := application.New(withMail(useCaseDeps(cfg, db, systemClock{}, hasher, nil, application.NoLimits, nil), cfg, mail, cfg.Issuer)).CreateAdmin
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	u, created, err := uc.Do(ctx, *email, pw)

@@ -77,7 +77,8 @@ func freeAddr(t testing.TB) string {
 }
 
 // baseEnv is the test process's environment without any authd setting, so
-// that a developer's shell cannot change what a test runs.
+// that a developer's shell cannot change what a test runs, and with email
+// off, which the tests about mail switch on with an SMTP server.
 func baseEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -87,7 +88,7 @@ func baseEnv() []string {
 		}
 		env = append(env, kv)
 	}
-	return env
+	return append(env, "AUTHD_EMAIL=off")
 }
 
 // cheapEnv keeps password hashing and rate limits out of the way of tests

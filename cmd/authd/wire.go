@@ -52,6 +52,7 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			newHTTP,
 		),
 		fx.Invoke(tuneGC, startMetrics, startHTTP),
+		mailModule,
 	}
 	return fx.New(append(opts, extra...)...)
 }
@@ -168,8 +169,8 @@ func newMetrics(db *bun.DB, hasher *password.Hasher) *httpapi.Metrics {
 }
 
 // newUseCases builds the server's use cases.
-func newUseCases(cfg Config, db *bun.DB, clock ports.Clock, hasher *password.Hasher, tokens *jwt.Issuer, limiter ports.Limiter, log *slog.Logger) *application.UseCases {
-	return application.New(useCaseDeps(cfg, db, clock, hasher, tokens, limiter, log))
+func newUseCases(cfg Config, db *bun.DB, clock ports.Clock, hasher *password.Hasher, tokens *jwt.Issuer, limiter ports.Limiter, log *slog.Logger, mail mailTemplates, iss issuerURL) *application.UseCases {
+	return application.New(withMail(useCaseDeps(cfg, db, clock, hasher, tokens, limiter, log), cfg, mail, string(iss)))
 }
 
 // useCaseDeps assembles what the use cases are built from: the PostgreSQL

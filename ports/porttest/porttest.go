@@ -33,11 +33,16 @@ type Repos struct {
 	Users    ports.UserRepository
 	Families ports.FamilyRepository
 	Audit    ports.AuditLog
+	Outbox   ports.MailOutbox
 	// BreakSessionEnds makes every later attempt to end a session in this
 	// store fail, as a failing write would, so that the suites can check
 	// that a change and the session endings it decided are stored
 	// together or not at all.
 	BreakSessionEnds func(t *testing.T)
+	// InspectMail returns the stored state of the queued mail with id, so
+	// that the outbox suite can check what a claim does not show (that a
+	// sent mail's bodies are gone).
+	InspectMail func(t *testing.T, id int64) MailState
 }
 
 func (r Repos) pair() (ports.UserRepository, ports.FamilyRepository) { return r.Users, r.Families }

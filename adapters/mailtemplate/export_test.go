@@ -1,0 +1,4 @@
+package mailtemplate
+
+// Embedded is the embedded template set, for tests that copy it.
+var Embedded = embedded
