@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"authd/adapters/jwt"
 	"authd/adapters/password"
 	"authd/adapters/postgres"
 	"authd/domain"
@@ -136,7 +137,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HTTPAddr:          r.str("HTTP_ADDR", "127.0.0.1:8080"),
 		Audience:          r.str("AUTHD_AUDIENCE", "authd"),
 		JWTPrivateKeyFile: r.str("AUTHD_JWT_PRIVATE_KEY_FILE", ""),
-		AccessTokenTTL:    r.duration("AUTHD_ACCESS_TOKEN_TTL", 15*time.Minute, time.Minute, 24*time.Hour),
+		AccessTokenTTL:    r.duration("AUTHD_ACCESS_TOKEN_TTL", jwt.DefaultTTL, time.Minute, jwt.MaxTTL),
 		Session: domain.SessionPolicy{
 			TokenTTL:    r.duration("AUTHD_REFRESH_TOKEN_TTL", domain.DefaultSessionPolicy.TokenTTL, time.Minute, 365*24*time.Hour),
 			MaxLifetime: r.duration("AUTHD_SESSION_MAX_LIFETIME", domain.DefaultSessionPolicy.MaxLifetime, time.Minute, 5*365*24*time.Hour),

@@ -162,6 +162,7 @@ func TestLoadConfigAcceptedSpellings(t *testing.T) {
 		{"AUTHD_ISSUER", "http://auth.internal:8080/tenant", func(c Config) bool { return c.Issuer == "http://auth.internal:8080/tenant" }},
 		{"AUTHD_SESSION_MAX_LIFETIME", "336h", func(c Config) bool { return c.Session.MaxLifetime == c.Session.TokenTTL }},
 		{"AUTHD_ACCESS_TOKEN_TTL", "  1m ", func(c Config) bool { return c.AccessTokenTTL == time.Minute }},
+		{"AUTHD_ACCESS_TOKEN_TTL", "1h", func(c Config) bool { return c.AccessTokenTTL == time.Hour }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -195,6 +196,8 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "banana"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "10s"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "25h"}, "AUTHD_ACCESS_TOKEN_TTL"},
+		// Stateless resource servers accept a token until exp: at most an hour.
+		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "61m"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "-15m"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "2161h"}, "AUTHD_REFRESH_TOKEN_TTL"},
 		{map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "48h", "AUTHD_SESSION_MAX_LIFETIME": "24h"}, "AUTHD_SESSION_MAX_LIFETIME"},
