@@ -57,7 +57,7 @@ var (
 )
 
 func mustHasher(p password.Params) *password.Hasher {
-	h, err := password.NewHasher(p, 0)
+	h, err := password.NewHasher(p, 0, 0)
 	if err != nil {
 		panic(err)
 	}

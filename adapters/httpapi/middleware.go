@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,17 @@ func principal(c *fiber.Ctx) domain.Principal {
 func caller(c *fiber.Ctx) *domain.User {
 	u, _ := c.Locals(callerKey).(*domain.User)
 	return u
+}
+
+// deadline gives the request its deadline: Fiber's user context is
+// context.Background() unless set, and every handler passes it on, so the
+// use cases, the hasher's queue and the database all stop waiting when the
+// request has run out of time (answered 503 overloaded).
+func (s *server) deadline(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
 }
 
 // observe logs every request and records its metrics. It never logs

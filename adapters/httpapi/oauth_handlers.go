@@ -21,6 +21,9 @@ func writeOAuthError(c *fiber.Ctx, f *failure) error {
 	if f.oauthDetail != "" {
 		a.detail = f.oauthDetail
 	}
+	if f.retryAfter != "" {
+		c.Set(fiber.HeaderRetryAfter, f.retryAfter)
+	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderPragma, "no-cache")
 	return c.Status(a.status).JSON(oauthError{Error: a.code, ErrorDescription: a.detail})

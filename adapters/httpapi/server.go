@@ -20,6 +20,9 @@ import (
 // BodyLimit is the largest accepted request body.
 const BodyLimit = 64 << 10
 
+// DefaultRequestTimeout is the deadline of a request when Config sets none.
+const DefaultRequestTimeout = 10 * time.Second
+
 // Config is the HTTP layer's configuration.
 type Config struct {
 	// Issuer is the public base URL of the service, used in the RFC 8414
@@ -28,6 +31,11 @@ type Config struct {
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
+
+	// RequestTimeout is each request's deadline: its user context, which
+	// every handler passes down to the use cases, the hasher and the
+	// database, ends after it. Zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // Deps is everything New needs.
@@ -59,6 +67,9 @@ func New(cfg Config, deps Deps) *fiber.App {
 	if deps.Metrics == nil {
 		deps.Metrics = NewMetrics(nil)
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	s := &server{cfg: cfg, uc: deps.UseCases, deps: deps}
 	app := fiber.New(fiber.Config{
 		AppName:               "authd",
@@ -74,6 +85,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Use(requestid.New())
 	app.Use(s.observe)
 	app.Use(recover.New())
+	app.Use(s.deadline)
 	s.routes = s.routeTable()
 	for _, r := range s.routes {
 		app.Add(r.method, r.path, r.handlers...)

@@ -70,6 +70,10 @@ type options struct {
 	limits       limits
 	wrapUsers    func(ports.UserRepository) ports.UserRepository
 	wrapFamilies func(ports.FamilyRepository) ports.FamilyRepository
+	// hasher replaces the cheap default hasher.
+	hasher ports.PasswordHasher
+	// requestTimeout is the server's request deadline (zero: the default).
+	requestTimeout time.Duration
 }
 
 // fixture is the whole API on in-memory adapters: memory repositories, a
@@ -97,9 +101,12 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 	t.Helper()
 	clock := memory.NewClock(epoch)
 	store := memory.NewStore()
-	h, err := password.NewHasher(cheapParams, 0)
-	if err != nil {
-		t.Fatal(err)
+	var h ports.PasswordHasher = o.hasher
+	if h == nil {
+		var err error
+		if h, err = password.NewHasher(cheapParams, 0, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	hasher := &countingHasher{inner: h}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -145,7 +152,7 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 		},
 	})
 	f := &fixture{v: openapitest.New(t), store: store, clock: clock, issuer: issuer, hasher: hasher, logs: logs}
-	f.app = httpapi.New(httpapi.Config{Issuer: testIssuer}, httpapi.Deps{
+	f.app = httpapi.New(httpapi.Config{Issuer: testIssuer, RequestTimeout: o.requestTimeout}, httpapi.Deps{
 		UseCases: uc,
 		Verifier: issuer,
 		Clock:    clock,

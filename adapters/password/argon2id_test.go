@@ -10,14 +10,18 @@ import (
 	"time"
 
 	"authd/adapters/password"
+	"authd/ports"
 )
 
 // cheap keeps tests fast; the production cost is measured by BenchmarkHash.
 var cheap = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
+// referenceHash is the argon2id reference implementation's test vector.
+const referenceHash = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+
 func newHasher(t *testing.T, p password.Params, maxConcurrent int) *password.Hasher {
 	t.Helper()
-	h, err := password.NewHasher(p, maxConcurrent)
+	h, err := password.NewHasher(p, maxConcurrent, 0)
 	if err != nil {
 		t.Fatalf("NewHasher: %v", err)
 	}
@@ -94,7 +98,7 @@ func TestDefaultParamsEncoding(t *testing.T) {
 // test.c (password "password", salt "somesalt", t=2, m=2^16, p=1).
 func TestVerifyReferenceVector(t *testing.T) {
 	t.Parallel()
-	const ref = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+	const ref = referenceHash
 	h := newHasher(t, cheap, 1)
 	ok, rehash, err := h.Verify(context.Background(), "password", ref)
 	if err != nil || !ok || !rehash {
@@ -211,7 +215,7 @@ func TestNewHasherRejectsBadParams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := password.NewHasher(tt.p, 1); err == nil {
+			if _, err := password.NewHasher(tt.p, 1, 0); err == nil {
 				t.Fatalf("NewHasher(%+v) succeeded, want an error", tt.p)
 			}
 		})
@@ -329,9 +333,73 @@ func TestCancelWhileQueued(t *testing.T) {
 	}
 }
 
+// TestQueueIsBounded: with every slot busy and maxQueue calls waiting, the
+// next call is refused at once with ports.ErrOverloaded instead of waiting.
+func TestQueueIsBounded(t *testing.T) {
+	t.Parallel()
+	const queue = 2
+	h, err := password.NewHasher(password.Params{Memory: 64 * 1024, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 32}, 1, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = h.Hash(context.Background(), "correct horse battery staple")
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.InFlight() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiters := make(chan error, queue)
+	for range queue {
+		go func() {
+			_, err := h.Hash(ctx, "another password here")
+			waiters <- err
+		}()
+	}
+	for h.QueueDepth() < queue && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if h.QueueDepth() != queue {
+		t.Fatalf("queue depth = %d, want %d", h.QueueDepth(), queue)
+	}
+	for _, call := range []func() error{
+		func() error { _, err := h.Hash(context.Background(), "one too many"); return err },
+		func() error { _, _, err := h.Verify(context.Background(), "one too many", referenceHash); return err },
+		func() error { return h.VerifyDummy(context.Background(), "one too many") },
+	} {
+		start := time.Now()
+		err := call()
+		if !errors.Is(err, ports.ErrOverloaded) {
+			t.Fatalf("a call beyond the queue: %v, want ports.ErrOverloaded", err)
+		}
+		select {
+		case <-done:
+			t.Fatalf("the refused call waited for the slot (%s)", time.Since(start))
+		default:
+		}
+	}
+	if h.Refused() != 3 || h.QueueDepth() != queue {
+		t.Errorf("refused %d, queued %d; want 3, %d", h.Refused(), h.QueueDepth(), queue)
+	}
+	cancel()
+	for range queue {
+		if err := <-waiters; !errors.Is(err, context.Canceled) {
+			t.Errorf("waiting call: %v, want context.Canceled", err)
+		}
+	}
+	<-done
+	if _, err := h.Hash(context.Background(), "room again"); err != nil {
+		t.Fatalf("Hash once the queue drained: %v", err)
+	}
+}
+
 // BenchmarkHash measures one hash with the default (OWASP) parameters.
 func BenchmarkHash(b *testing.B) {
-	h, err := password.NewHasher(password.DefaultParams(), 1)
+	h, err := password.NewHasher(password.DefaultParams(), 1, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

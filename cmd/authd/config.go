@@ -48,6 +48,11 @@ type Config struct {
 	HTTPWriteTimeout       time.Duration
 	HTTPIdleTimeout        time.Duration
 	ShutdownTimeout        time.Duration
+
+	// Bounded work (DESIGN.md): every request's deadline, and how many
+	// requests may wait for a password-hashing slot.
+	RequestTimeout time.Duration // AUTHD_REQUEST_TIMEOUT
+	HashQueue      int           // AUTHD_HASH_QUEUE
 }
 
 // envReader reads variables and remembers the first error, naming the variable.
@@ -168,6 +173,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HTTPIdleTimeout:  r.duration("AUTHD_HTTP_IDLE_TIMEOUT", 60*time.Second, time.Second, time.Hour),
 		ShutdownTimeout:  r.duration("AUTHD_SHUTDOWN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
 	}
+	// Bounded work: the queue's default follows the hash concurrency.
+	c.RequestTimeout = r.duration("AUTHD_REQUEST_TIMEOUT", 10*time.Second, 100*time.Millisecond, 10*time.Minute)
+	c.HashQueue = r.integer("AUTHD_HASH_QUEUE", password.QueueFactor*c.HashConcurrency, 1, 1_000_000)
+
 	if c.Env != "prod" && c.Env != "dev" {
 		r.fail("AUTHD_ENV", c.Env, `must be "prod" or "dev"`)
 	}

@@ -58,6 +58,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		HTTPWriteTimeout: 10 * time.Second,
 		HTTPIdleTimeout:  60 * time.Second,
 		ShutdownTimeout:  15 * time.Second,
+		RequestTimeout:   10 * time.Second,
+		HashQueue:        8 * runtime.GOMAXPROCS(0),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -103,6 +105,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		"AUTHD_HTTP_WRITE_TIMEOUT":         "6s",
 		"AUTHD_HTTP_IDLE_TIMEOUT":          "7s",
 		"AUTHD_SHUTDOWN_TIMEOUT":           "8s",
+		"AUTHD_REQUEST_TIMEOUT":            "9s",
+		"AUTHD_HASH_QUEUE":                 "12",
 	}
 	got, err := LoadConfig(envMap(env))
 	if err != nil {
@@ -134,6 +138,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		HTTPWriteTimeout: 6 * time.Second,
 		HTTPIdleTimeout:  7 * time.Second,
 		ShutdownTimeout:  8 * time.Second,
+		RequestTimeout:   9 * time.Second,
+		HashQueue:        12,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -163,6 +169,9 @@ func TestLoadConfigAcceptedSpellings(t *testing.T) {
 		{"AUTHD_SESSION_MAX_LIFETIME", "336h", func(c Config) bool { return c.Session.MaxLifetime == c.Session.TokenTTL }},
 		{"AUTHD_ACCESS_TOKEN_TTL", "  1m ", func(c Config) bool { return c.AccessTokenTTL == time.Minute }},
 		{"AUTHD_ACCESS_TOKEN_TTL", "1h", func(c Config) bool { return c.AccessTokenTTL == time.Hour }},
+		{"AUTHD_REQUEST_TIMEOUT", "2s", func(c Config) bool { return c.RequestTimeout == 2*time.Second }},
+		{"AUTHD_HASH_QUEUE", "3", func(c Config) bool { return c.HashQueue == 3 }},
+		{"AUTHD_HASH_CONCURRENCY", "3", func(c Config) bool { return c.HashQueue == 24 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -230,6 +239,12 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{map[string]string{"AUTHD_ARGON2_THREADS": "0"}, "AUTHD_ARGON2_THREADS"},
 		{map[string]string{"AUTHD_ARGON2_THREADS": "256"}, "AUTHD_ARGON2_THREADS"},
 		{map[string]string{"AUTHD_HASH_CONCURRENCY": "0"}, "AUTHD_HASH_CONCURRENCY"},
+		{map[string]string{"AUTHD_REQUEST_TIMEOUT": "soon"}, "AUTHD_REQUEST_TIMEOUT"},
+		{map[string]string{"AUTHD_REQUEST_TIMEOUT": "10ms"}, "AUTHD_REQUEST_TIMEOUT"},
+		{map[string]string{"AUTHD_REQUEST_TIMEOUT": "11m"}, "AUTHD_REQUEST_TIMEOUT"},
+		{map[string]string{"AUTHD_HASH_QUEUE": "0"}, "AUTHD_HASH_QUEUE"},
+		{map[string]string{"AUTHD_HASH_QUEUE": "-1"}, "AUTHD_HASH_QUEUE"},
+		{map[string]string{"AUTHD_HASH_QUEUE": "lots"}, "AUTHD_HASH_QUEUE"},
 	}
 	for _, tc := range tests {
 		var name strings.Builder

@@ -85,7 +85,7 @@ func newDB(lc fx.Lifecycle, cfg Config) (*bun.DB, error) {
 }
 
 func newHasher(cfg Config) (*password.Hasher, error) {
-	return password.NewHasher(cfg.Argon2, cfg.HashConcurrency)
+	return password.NewHasher(cfg.Argon2, cfg.HashConcurrency, cfg.HashQueue)
 }
 
 // newTokens loads the signing key and the extra verification keys.
@@ -189,6 +189,8 @@ func newHTTP(d httpDeps) *fiber.App {
 		ReadTimeout:  d.Cfg.HTTPReadTimeout,
 		WriteTimeout: d.Cfg.HTTPWriteTimeout,
 		IdleTimeout:  d.Cfg.HTTPIdleTimeout,
+
+		RequestTimeout: d.Cfg.RequestTimeout,
 	}, httpapi.Deps{
 		UseCases: d.UC,
 		Verifier: d.Tokens,

@@ -123,7 +123,7 @@ func (b *bench) step(format string, args ...any) {
 // one hash of benchPassword made with the default parameters, so a login
 // costs exactly one default hash.
 func (b *bench) seed(ctx context.Context) error {
-	h, err := password.NewHasher(password.DefaultParams(), 1)
+	h, err := password.NewHasher(password.DefaultParams(), 1, 0)
 	if err != nil {
 		return err
 	}
