@@ -145,8 +145,8 @@ func (h *Hasher) InFlight() int { return int(h.inFlight.Load()) }
 // Refused returns how many calls were refused because the queue was full.
 func (h *Hasher) Refused() int64 { return h.refused.Load() }
 
-// Hash returns the PHC encoding of an argon2id hash of plain with a fresh
-// random salt. It returns ErrTooLong for inputs over domain.MaxPasswordBytes,
+// Hash returns the PHC encoding of an argon2id hash of plain, in the form
+// domain.NormalizePassword gives it, with a fresh random salt. It returns ErrTooLong for inputs over domain.MaxPasswordBytes,
 // an error wrapping ports.ErrOverloaded when the queue is full, and ctx.Err()
 // if ctx ends while waiting for a slot.
 func (h *Hasher) Hash(ctx context.Context, plain string) (string, error) {
@@ -157,11 +157,15 @@ func (h *Hasher) Hash(ctx context.Context, plain string) (string, error) {
 		return "", err
 	}
 	defer h.release()
-	return h.encode(plain)
+	return h.encode(domain.NormalizePassword(plain))
 }
 
 // Verify reports whether plain matches the PHC string encoded and whether
-// encoded was made with parameters other than the configured ones. It
+// encoded should be replaced: it was made with parameters other than the
+// configured ones, or from plain as typed rather than in the normalised
+// form Hash uses. Such a hash, made before passwords were normalised, still
+// matches: when the normalised form does not match and differs from plain,
+// plain itself is tried, in the same hashing slot. It
 // returns ErrMalformedHash (wrapped) when encoded cannot be parsed or its
 // parameters are out of bounds, ErrTooLong for an oversized plain, an
 // error wrapping ports.ErrOverloaded when the queue is full, and ctx.Err()
@@ -177,10 +181,20 @@ func (h *Hasher) Verify(ctx context.Context, plain, encoded string) (ok, needsRe
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(plain), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	h.release()
-	ok = subtle.ConstantTimeCompare(got, key) == 1
-	return ok, p != h.params, nil
+	defer h.release()
+	matches := func(s string) bool {
+		return subtle.ConstantTimeCompare(argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, p.KeyLen), key) == 1
+	}
+	normal := domain.NormalizePassword(plain)
+	if matches(normal) {
+		return true, p != h.params, nil
+	}
+	// VerifyDummy goes through here too, so an unknown email costs what a
+	// known one does for the same input.
+	if normal != plain && matches(plain) {
+		return true, true, nil
+	}
+	return false, false, nil
 }
 
 // VerifyDummy verifies plain against a fixed hash made with the configured

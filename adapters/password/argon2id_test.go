@@ -2,12 +2,16 @@ package password_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/argon2"
 
 	"authd/adapters/password"
 	"authd/ports"
@@ -409,4 +413,62 @@ func BenchmarkHash(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestPasswordsAreHashedInNFC: the composed and decomposed spellings of a
+// password are one password.
+func TestPasswordsAreHashedInNFC(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHasher(t, cheap, 2)
+	nfc, nfd := "crème brûlée à la carte", "cre\u0300me bru\u0302le\u0301e a\u0300 la carte"
+	for _, made := range []string{nfc, nfd} {
+		enc, err := h.Hash(ctx, made)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, try := range []string{nfc, nfd} {
+			ok, rehash, err := h.Verify(ctx, try, enc)
+			if err != nil || !ok || rehash {
+				t.Errorf("hashed %+q, verified %+q: (%v, %v, %v), want (true, false, nil)", made, try, ok, rehash, err)
+			}
+		}
+	}
+}
+
+// TestHashMadeBeforeNFCStillVerifies: a hash made from the decomposed bytes
+// as typed, before passwords were normalised, still matches that input and
+// asks to be replaced; the replacement matches both spellings.
+func TestHashMadeBeforeNFCStillVerifies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHasher(t, cheap, 2)
+	nfd := "cre\u0300me bru\u0302le\u0301e a\u0300 la carte"
+	legacy := legacyHash(t, nfd)
+	ok, rehash, err := h.Verify(ctx, nfd, legacy)
+	if err != nil || !ok || !rehash {
+		t.Fatalf("Verify(the typed bytes, legacy hash) = (%v, %v, %v), want (true, true, nil)", ok, rehash, err)
+	}
+	if ok, _, _ := h.Verify(ctx, "wrong"+nfd, legacy); ok {
+		t.Fatal("a wrong password matched the legacy hash")
+	}
+	fresh, err := h.Hash(ctx, nfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, try := range []string{nfd, "crème brûlée à la carte"} {
+		if ok, rehash, err := h.Verify(ctx, try, fresh); err != nil || !ok || rehash {
+			t.Errorf("Verify(%+q, rehashed) = (%v, %v, %v), want (true, false, nil)", try, ok, rehash, err)
+		}
+	}
+}
+
+// legacyHash makes a hash of plain's bytes as they are, with the same
+// encoding as Hasher, the way hashes were made before normalisation.
+func legacyHash(t *testing.T, plain string) string {
+	t.Helper()
+	salt := []byte("0123456789abcdef")
+	key := argon2.IDKey([]byte(plain), salt, cheap.Time, cheap.Memory, cheap.Threads, cheap.KeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", cheap.Memory, cheap.Time, cheap.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
