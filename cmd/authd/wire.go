@@ -47,7 +47,7 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			newUseCases,
 			newHTTP,
 		),
-		fx.Invoke(tuneGC, startHTTP),
+		fx.Invoke(func(cfg Config, log *slog.Logger) { reserveProcs(cfg, log) }, tuneGC, startHTTP),
 	}
 	return fx.New(append(opts, extra...)...)
 }
