@@ -125,8 +125,9 @@ func MustParseEmail(s string) Email {
 // RehydrateEmail rebuilds a stored email without validating it again; it is
 // meant for repository adapters. A stored address was normalised when it
 // was written; one written under older, laxer rules must still load (an
-// account must not become unreadable because the rules grew stricter), and
-// `migrate normalize-emails` reports and rewrites such rows.
+// account must not become unreadable because the rules grew stricter).
+// cmd/migrate's check-emails and normalize-emails report and rewrite such
+// rows.
 func RehydrateEmail(stored string) Email { return Email{addr: stored} }
 
 // String returns the normalised address.
