@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -154,6 +155,56 @@ func FuzzRegisterEmailSpellings(f *testing.F) {
 			}
 			fx.do(t, "POST", "/v1/auth/register", credentials(spelling, strongPassword), "").problem(t, http.StatusConflict, "email_taken")
 			fx.login(t, spelling, strongPassword)
+		}
+	})
+}
+
+// FuzzOAuthRevokeToken revokes any token: RFC 7009 answers 200 for
+// anything it cannot use, 400 invalid_request for a missing one, never a
+// 5xx; a live session survives any token but its own.
+func FuzzOAuthRevokeToken(f *testing.F) {
+	fx := newFixtureWith(f, options{})
+	a := fx.newAccount(f, "revoke-fuzz@example.com")
+	victim := fx.newAccount(f, "revoke-victim@example.com")
+	for _, s := range []string{"", "garbage", "a.b.c", "Bearer x", strings.Repeat("A", 43), strings.Repeat("x", 9000),
+		a.tokens.AccessToken, a.tokens.RefreshToken, a.tokens.AccessToken + "x", "\x00", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		if token == victim.tokens.AccessToken || token == victim.tokens.RefreshToken {
+			return
+		}
+		r := fx.form(t, "/oauth/revoke", url.Values{"token": {token}})
+		if r.status >= 500 || (r.status != http.StatusOK && r.status != http.StatusBadRequest) {
+			t.Fatalf("revoke %+q: status %d; body %s", token, r.status, r.body)
+		}
+		fx.do(t, "GET", "/v1/users/me", "", victim.tokens.AccessToken).wantStatus(t, http.StatusOK)
+	})
+}
+
+// FuzzBearerHeader sends any Authorization header to a Bearer route: the
+// answer is 200 for the live session's own token and 401 invalid_token for
+// anything else, never a 5xx.
+func FuzzBearerHeader(f *testing.F) {
+	fx := newFixtureWith(f, options{})
+	a := fx.newAccount(f, "bearer-fuzz@example.com")
+	for _, s := range []string{"", "Bearer ", "Bearer " + a.tokens.AccessToken, "bearer " + a.tokens.AccessToken,
+		"Bearer  " + a.tokens.AccessToken, "Basic YWRhOnB3", "Bearer a.b.c", "Bearer " + a.tokens.RefreshToken,
+		"Bearer " + strings.Repeat("a", 9000), "Bearer \x00", "Bearer \xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/users/me", nil)
+		req.Header["Authorization"] = []string{header}
+		r := fx.sendHTTP(t, req)
+		switch {
+		case r.status == http.StatusOK:
+		case r.status == http.StatusUnauthorized:
+			r.problem(t, http.StatusUnauthorized, "invalid_token")
+		case r.status == http.StatusBadRequest || r.status == http.StatusRequestHeaderFieldsTooLarge:
+			// Fiber refused a header it cannot parse before routing.
+		default:
+			t.Fatalf("Authorization %+q: status %d; body %s", header, r.status, r.body)
 		}
 	})
 }
