@@ -101,7 +101,7 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 	t.Helper()
 	clock := memory.NewClock(epoch)
 	store := memory.NewStore()
-	var h ports.PasswordHasher = o.hasher
+	h := o.hasher
 	if h == nil {
 		var err error
 		if h, err = password.NewHasher(cheapParams, 0, 0); err != nil {
