@@ -183,7 +183,7 @@ func (h *Hasher) Verify(ctx context.Context, plain, encoded string) (ok, needsRe
 	}
 	defer h.release()
 	matches := func(s string) bool {
-		return subtle.ConstantTimeCompare(idKey([]byte(s), salt, p), key) == 1
+		return subtle.ConstantTimeCompare(argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, p.KeyLen), key) == 1
 	}
 	normal := domain.NormalizePassword(plain)
 	if matches(normal) {
@@ -247,7 +247,7 @@ func (h *Hasher) encode(plain string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password: salt: %w", err)
 	}
-	key := idKey([]byte(plain), salt, p)
+	key := argon2.IDKey([]byte(plain), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -315,16 +315,4 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 		return fail(strings.TrimPrefix(err.Error(), "password: "))
 	}
 	return p, salt, key, nil
-}
-
-// idKey computes the argon2id key of plain on a thread of its own that the
-// kernel schedules behind every other thread of the machine (see
-// onBackgroundThread): a hash is the one long, CPU-bound piece of work authd
-// does, and it must not delay the short requests (refresh, /v1/users/me,
-// health checks) or PostgreSQL when the cores are busy. With the cores
-// idle it runs at full speed.
-func idKey(plain, salt []byte, p Params) []byte {
-	var key []byte
-	onBackgroundThread(func() { key = argon2.IDKey(plain, salt, p.Time, p.Memory, p.Threads, p.KeyLen) })
-	return key
 }
