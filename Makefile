@@ -15,7 +15,7 @@ PGPORT      ?= 54329
 TEST_PGPORT ?= 55432
 PGDB        ?= authd
 FUZZTIME    ?= 10s
-FUZZ_PKGS   ?= ./adapters/httpapi
+FUZZ_PKGS   ?= ./adapters/httpapi ./domain
 GO_TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout=5m
 # Programs the tests run beside authd; .ci/deps.sh installs the missing ones.
 TEST_DEPS   ?= nginx

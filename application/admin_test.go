@@ -18,46 +18,63 @@ import (
 func TestAuthorizeAdmin(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		setup   func(t *testing.T, f *fixture) domain.Principal
+		name string
+		// setup returns the caller as GetCurrentUser reads it for a
+		// request, or nil when it refuses the token.
+		setup   func(t *testing.T, f *fixture) *domain.User
 		wantErr error
 	}{
-		{"active admin", func(t *testing.T, f *fixture) domain.Principal {
-			a := f.mustCreateAdmin(t, "root@example.com")
-			return domain.Principal{UserID: a.ID(), Role: domain.RoleAdmin}
+		{"active admin", func(t *testing.T, f *fixture) *domain.User {
+			f.mustCreateAdmin(t, "root@example.com")
+			return f.caller(t, "root@example.com", adminPassword)
 		}, nil},
-		{"user", func(t *testing.T, f *fixture) domain.Principal {
-			u := f.mustRegister(t, "user@example.com", goodPassword)
-			return domain.Principal{UserID: u.ID(), Role: domain.RoleUser}
+		{"user", func(t *testing.T, f *fixture) *domain.User {
+			f.mustRegister(t, "user@example.com", goodPassword)
+			return f.caller(t, "user@example.com", goodPassword)
 		}, domain.ErrForbidden},
-		{"user whose token still claims admin", func(t *testing.T, f *fixture) domain.Principal {
+		{"user whose token still claims admin", func(t *testing.T, f *fixture) *domain.User {
 			root := f.mustCreateAdmin(t, "root@example.com")
 			a := f.mustCreateAdmin(t, "former@example.com")
+			tp := f.mustLogin(t, "former@example.com", adminPassword, domain.ClientInfo{})
 			demote := domain.RoleUser
 			if _, err := f.updateUser().Do(t.Context(), adminPrincipal(root), a.ID(), domain.UserChange{Role: &demote}, domain.ClientInfo{}); err != nil {
 				t.Fatal(err)
 			}
-			return domain.Principal{UserID: a.ID(), Role: domain.RoleAdmin}
+			p := f.principal(t, tp)
+			if p.Role != domain.RoleAdmin {
+				t.Fatalf("token role = %s, want the admin role it was issued with", p.Role)
+			}
+			u, err := f.currentUser().Do(t.Context(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u
 		}, domain.ErrForbidden},
-		{"inactive admin", func(t *testing.T, f *fixture) domain.Principal {
-			f.mustCreateAdmin(t, "root@example.com")
-			a := f.mustCreateAdmin(t, "former@example.com")
-			f.setActive(t, a.ID(), false)
-			return domain.Principal{UserID: a.ID(), Role: domain.RoleAdmin}
-		}, domain.ErrForbidden},
-		{"missing user", func(*testing.T, *fixture) domain.Principal {
-			return domain.Principal{UserID: 42, Role: domain.RoleAdmin}
-		}, domain.ErrForbidden},
+		{"no caller", func(*testing.T, *fixture) *domain.User { return nil }, domain.ErrForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			p := tt.setup(t, f)
-			if err := application.NewAuthorizeAdmin(f.users).Do(t.Context(), p); !errors.Is(err, tt.wantErr) {
+			u := tt.setup(t, f)
+			if err := application.NewAuthorizeAdmin().Do(u); !errors.Is(err, tt.wantErr) {
 				t.Errorf("AuthorizeAdmin: %v, want %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestDeactivatedAdminsTokenIsRefused: an admin switched off loses its
+// sessions, so its token no longer authenticates at all.
+func TestDeactivatedAdminsTokenIsRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.mustCreateAdmin(t, "root@example.com")
+	a := f.mustCreateAdmin(t, "former@example.com")
+	p := f.principal(t, f.mustLogin(t, "former@example.com", adminPassword, domain.ClientInfo{}))
+	f.setActive(t, a.ID(), false)
+	if _, err := f.currentUser().Do(t.Context(), p); !errors.Is(err, domain.ErrInvalidAccessToken) {
+		t.Errorf("GetCurrentUser after deactivation: %v, want ErrInvalidAccessToken", err)
 	}
 }
 

@@ -1,36 +1,20 @@
 package application
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
 	"authd/domain"
-	"authd/ports"
 )
 
 // AuthorizeAdmin checks that a caller is an active admin now, in the
 // database, whatever its token claims.
-type AuthorizeAdmin struct {
-	users ports.UserRepository
-}
+type AuthorizeAdmin struct{}
 
 // NewAuthorizeAdmin returns the AuthorizeAdmin use case.
-func NewAuthorizeAdmin(users ports.UserRepository) *AuthorizeAdmin {
-	return &AuthorizeAdmin{users: users}
-}
+func NewAuthorizeAdmin() *AuthorizeAdmin { return &AuthorizeAdmin{} }
 
-// Do returns domain.ErrForbidden unless the principal's user exists, is
-// active and has role admin.
-func (uc *AuthorizeAdmin) Do(ctx context.Context, p domain.Principal) error {
-	u, err := uc.users.ByID(ctx, p.UserID)
-	if errors.Is(err, domain.ErrUserNotFound) {
-		return domain.ErrForbidden
-	}
-	if err != nil {
-		return fmt.Errorf("authorize admin: %w", err)
-	}
-	if !u.IsAdmin() {
+// Do returns domain.ErrForbidden unless caller, the user GetCurrentUser
+// read for this request, is an active admin.
+func (uc *AuthorizeAdmin) Do(caller *domain.User) error {
+	if caller == nil || !caller.IsAdmin() {
 		return domain.ErrForbidden
 	}
 	return nil

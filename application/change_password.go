@@ -51,7 +51,7 @@ func (uc *ChangePassword) Do(ctx context.Context, p domain.Principal, in ChangeP
 	if err := domain.ValidatePassword("new_password", in.NewPassword, uc.common); err != nil {
 		return err
 	}
-	u, err := NewGetCurrentUser(uc.users).Do(ctx, p)
+	u, err := NewGetCurrentUser(uc.users, uc.env).Do(ctx, p)
 	if err != nil {
 		return err
 	}

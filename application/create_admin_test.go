@@ -24,7 +24,7 @@ func TestCreateAdminCreatesAdmin(t *testing.T) {
 	if stored.Email().String() != "root@example.com" || stored.Role() != domain.RoleAdmin || !stored.IsActive() || !stored.CreatedAt().Equal(t0) {
 		t.Errorf("stored admin = %s %s active=%v created %s", stored.Email(), stored.Role(), stored.IsActive(), stored.CreatedAt())
 	}
-	if err := application.NewAuthorizeAdmin(f.users).Do(t.Context(), domain.Principal{UserID: u.ID()}); err != nil {
+	if err := application.NewAuthorizeAdmin().Do(f.caller(t, "root@example.com", adminPassword)); err != nil {
 		t.Errorf("AuthorizeAdmin of the new admin: %v", err)
 	}
 	tp := f.mustLogin(t, "root@example.com", adminPassword, domain.ClientInfo{})

@@ -57,7 +57,7 @@ var (
 )
 
 func mustHasher(p password.Params) *password.Hasher {
-	h, err := password.NewHasher(p, 0)
+	h, err := password.NewHasher(p, 0, 0)
 	if err != nil {
 		panic(err)
 	}
@@ -162,7 +162,28 @@ func (f *fixture) logoutAll() *application.LogoutAll {
 }
 
 func (f *fixture) currentUser() *application.GetCurrentUser {
-	return application.NewGetCurrentUser(f.users)
+	return application.NewGetCurrentUser(f.users, f.env)
+}
+
+// countingUsers counts the calls made to the repository it wraps.
+type countingUsers struct {
+	ports.UserRepository
+	calls atomic.Int64
+}
+
+func (r *countingUsers) ByID(ctx context.Context, id domain.UserID) (*domain.User, error) {
+	r.calls.Add(1)
+	return r.UserRepository.ByID(ctx, id)
+}
+
+func (r *countingUsers) ByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
+	r.calls.Add(1)
+	return r.UserRepository.ByEmail(ctx, email)
+}
+
+func (r *countingUsers) ByLiveSession(ctx context.Context, sid uuid.UUID, now time.Time) (*domain.User, error) {
+	r.calls.Add(1)
+	return r.UserRepository.ByLiveSession(ctx, sid, now)
 }
 
 func (f *fixture) listSessions() *application.ListSessions {
@@ -238,6 +259,17 @@ func (f *fixture) principal(t *testing.T, tp application.TokenPair) domain.Princ
 		t.Fatalf("access token does not verify: %v", err)
 	}
 	return p
+}
+
+// caller logs email in and returns the user its access token stands for,
+// as GetCurrentUser reads it on a request.
+func (f *fixture) caller(t *testing.T, email, pw string) *domain.User {
+	t.Helper()
+	u, err := f.currentUser().Do(t.Context(), f.principal(t, f.mustLogin(t, email, pw, domain.ClientInfo{})))
+	if err != nil {
+		t.Fatalf("current user of %s: %v", email, err)
+	}
+	return u
 }
 
 // setActive switches a user on or off through the repository, bypassing

@@ -52,11 +52,19 @@ func outcomeOf(err error) domain.AttemptOutcome {
 	return domain.AttemptAborted
 }
 
+// settleTimeout bounds recording the outcome of an attempt whose request
+// may already be out of time.
+const settleTimeout = 5 * time.Second
+
 // settle records the outcome of an admitted password attempt. The answer
 // is decided by then, so a failure to record it is logged, not returned;
-// the attempt then stays counted as a failure. An unavailable database is
-// a warning (the outage is answered elsewhere), anything else an error.
+// the attempt then stays counted as a failure. It runs even when the
+// request has run out of time (an attempt cut short must be taken back),
+// bounded by settleTimeout. An unavailable database is a warning (the
+// outage is answered elsewhere), anything else an error.
 func (e Env) settle(ctx context.Context, l ports.Limiter, a domain.PasswordAttempt, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
 	serr := l.SettlePassword(ctx, a, outcomeOf(err))
 	switch {
 	case serr == nil:

@@ -3,6 +3,8 @@ package domain
 import (
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Password length bounds, counted in Unicode code points.
@@ -20,10 +22,19 @@ type CommonPasswordChecker interface {
 	IsCommon(password string) bool
 }
 
+// NormalizePassword returns the form of plain that is hashed and verified:
+// its Unicode NFC, so that a password typed as composed characters on one
+// keyboard and as decomposed ones on another is the same password. It is
+// not otherwise changed (no case folding, trimming or compatibility
+// mapping), so no distinct passwords become one.
+func NormalizePassword(plain string) string { return norm.NFC.String(plain) }
+
 // ValidatePassword applies the password policy to plain and returns a
 // *ValidationError naming field when it fails: 12–128 code points of valid
-// UTF-8 without NUL, and not a common password. There are no composition
-// rules and nothing is truncated. common may be nil to skip the list check.
+// UTF-8 without NUL, counted and checked against the common list in the
+// NFC form NormalizePassword gives it, and not a common password. There
+// are no composition rules and nothing is truncated. common may be nil to
+// skip the list check.
 func ValidatePassword(field, plain string, common CommonPasswordChecker) error {
 	switch {
 	case len(plain) > MaxPasswordBytes:
@@ -33,6 +44,7 @@ func ValidatePassword(field, plain string, common CommonPasswordChecker) error {
 	case strings.ContainsRune(plain, 0):
 		return NewValidationError(field, "must not contain NUL characters")
 	}
+	plain = NormalizePassword(plain)
 	n := utf8.RuneCountInString(plain)
 	switch {
 	case n < MinPasswordRunes:

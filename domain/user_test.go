@@ -232,3 +232,25 @@ func TestTooLongToBePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordsAreComparedInNFC: the policy counts and checks the NFC form,
+// so a decomposed spelling is neither longer nor a way around the list.
+func TestPasswordsAreComparedInNFC(t *testing.T) {
+	t.Parallel()
+	nfd := strings.Repeat("e\u0301", 6) // 12 code points as typed, 6 in NFC
+	if err := domain.ValidatePassword("password", nfd, nil); err == nil {
+		t.Errorf("six decomposed é (12 code points, 6 characters) passed the 12-character minimum")
+	}
+	if got := domain.NormalizePassword(nfd); got != strings.Repeat("é", 6) {
+		t.Errorf("NormalizePassword(%+q) = %+q, want NFC", nfd, got)
+	}
+	common := listChecker{"passwordpässword": true}
+	if err := domain.ValidatePassword("password", "passwordpa\u0308ssword", common); err == nil {
+		t.Error("the NFD spelling of a common password passed the list check")
+	}
+	for _, keep := range []string{"Ｐａｓｓｗｏｒｄ", "ﬁﬁﬁﬁﬁﬁﬁﬁﬁﬁﬁﬁ", " padded password "} {
+		if got := domain.NormalizePassword(keep); got != keep {
+			t.Errorf("NormalizePassword(%+q) = %+q; only canonical (NFC) changes are made", keep, got)
+		}
+	}
+}

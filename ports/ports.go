@@ -39,6 +39,12 @@ type UserRepository interface {
 	ByID(ctx context.Context, id domain.UserID) (*domain.User, error)
 	// ByEmail returns the user with email, or domain.ErrUserNotFound.
 	ByEmail(ctx context.Context, email domain.Email) (*domain.User, error)
+	// ByLiveSession returns the user of the session (family) with id sid,
+	// provided that session is live at now (domain.Family.IsLive), in one
+	// lookup. It returns domain.ErrSessionNotFound when no session has id
+	// sid or it has ended or expired. The user is returned whatever its
+	// active flag; callers decide what an inactive user may do.
+	ByLiveSession(ctx context.Context, sid uuid.UUID, now time.Time) (*domain.User, error)
 	// Update loads the user with id under a row lock, applies fn and, unless
 	// fn fails, stores the user and carries out what the change decided, all
 	// in one transaction:
@@ -100,14 +106,19 @@ type FamilyRepository interface {
 }
 
 // PasswordHasher hashes and verifies passwords. Implementations bound how
-// many hashes run at once; a call waiting for its turn returns ctx.Err()
-// when ctx ends first.
+// many hashes run at once and how many calls wait for their turn: a call
+// that finds the queue full returns an error wrapping ErrOverloaded at
+// once, and a call waiting for its turn returns ctx.Err() when ctx ends
+// first. Passwords are hashed and verified in the form
+// domain.NormalizePassword gives them.
 type PasswordHasher interface {
 	// Hash returns an encoded (PHC) hash of plain.
 	Hash(ctx context.Context, plain string) (string, error)
 	// Verify reports whether plain matches encoded, in constant time, and
-	// whether encoded uses outdated parameters and should be replaced by a
-	// fresh Hash. A malformed encoded hash is an error.
+	// whether encoded should be replaced by a fresh Hash: it uses outdated
+	// parameters, or it was made from plain as typed before passwords were
+	// normalised (such a hash still matches). A malformed encoded hash is
+	// an error.
 	Verify(ctx context.Context, plain, encoded string) (ok, needsRehash bool, err error)
 	// VerifyDummy costs what a Verify costs, against a fixed hash, so that a
 	// login for an unknown email takes as long as one for a known email.
@@ -195,6 +206,11 @@ var ErrConflict = fmt.Errorf("family changed concurrently too often: %w", ErrUna
 // ErrOwnerChanged is returned by FamilyRepository.Create when the owner was
 // deactivated, or its sessions ended, after the caller read it.
 var ErrOwnerChanged = errors.New("session owner changed since it was read")
+
+// ErrOverloaded is returned by a PasswordHasher whose queue is full: the
+// request is refused at once rather than waiting without bound, and may be
+// retried shortly.
+var ErrOverloaded = errors.New("too many requests waiting for a password hash")
 
 // ErrUnavailable marks errors of a backing service that cannot be reached
 // (the database is down or refusing connections). Adapters wrap such errors

@@ -187,9 +187,10 @@ func TestAdminLastAdmin(t *testing.T) {
 	// With a second admin, one may go; the survivor is then the last.
 	deputy := f.newAdmin(t, "deputy@example.com")
 	decode[userBody](t, f.do(t, "PATCH", userPath(deputy.user.ID), `{"is_active":false}`, root.tokens.AccessToken), http.StatusOK)
-	// The deactivated admin's access token is still unexpired, yet refused at once.
-	f.do(t, "GET", "/v1/admin/users", "", deputy.tokens.AccessToken).problem(t, http.StatusForbidden, "forbidden")
-	f.do(t, "PATCH", userPath(root.user.ID), `{"role":"user"}`, deputy.tokens.AccessToken).problem(t, http.StatusForbidden, "forbidden")
+	// The deactivated admin's access token is still unexpired, yet refused
+	// at once: deactivation ended its session.
+	f.do(t, "GET", "/v1/admin/users", "", deputy.tokens.AccessToken).problem(t, http.StatusUnauthorized, "invalid_token")
+	f.do(t, "PATCH", userPath(root.user.ID), `{"role":"user"}`, deputy.tokens.AccessToken).problem(t, http.StatusUnauthorized, "invalid_token")
 	f.do(t, "PATCH", userPath(root.user.ID), `{"role":"user"}`, root.tokens.AccessToken).problem(t, http.StatusConflict, "last_admin")
 
 	// A demoted admin's token, still claiming role admin, is refused too.

@@ -425,8 +425,12 @@ func TestLogoutAll(t *testing.T) {
 		f.refresh(t, tok.RefreshToken).problem(t, http.StatusUnauthorized, "invalid_refresh_token")
 	}
 	decode[tokenBody](t, f.refresh(t, bystander.tokens.RefreshToken), http.StatusOK)
-	// Idempotent.
-	f.do(t, "POST", "/v1/auth/logout-all", "", b.AccessToken).wantStatus(t, http.StatusNoContent)
+	// The access token of an ended session no longer authenticates, so a
+	// second call is refused; from a new session it ends nothing more.
+	f.do(t, "POST", "/v1/auth/logout-all", "", b.AccessToken).problem(t, http.StatusUnauthorized, "invalid_token")
+	again := f.login(t, a.email, strongPassword)
+	f.do(t, "POST", "/v1/auth/logout-all", "", again.AccessToken).wantStatus(t, http.StatusNoContent)
+	decode[userBody](t, f.do(t, "GET", "/v1/users/me", "", bystander.tokens.AccessToken), http.StatusOK)
 }
 
 func TestBearerRequired(t *testing.T) {

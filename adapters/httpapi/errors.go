@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -48,6 +49,7 @@ const (
 	resultAccountDisabled    = "account_disabled"
 	resultReused             = "reused"
 	resultInvalid            = "invalid"
+	resultOverloaded         = "overloaded"
 )
 
 // errorRow is one row of errorTable: everything the API decides about one
@@ -62,6 +64,9 @@ type errorRow struct {
 	oauth answer
 	// challenge, when set, is the problem's WWW-Authenticate header.
 	challenge string
+	// retryAfter, when set, is the answer's Retry-After header in seconds
+	// (a rate-limited answer computes its own instead).
+	retryAfter string
 	// result labels the login and refresh metrics; empty means resultError.
 	result string
 	// logged errors are unexpected: an operator must look, so they are
@@ -137,6 +142,19 @@ var errorTable = []errorRow{
 		match:   is(errUnsupportedGrantType),
 		problem: answer{fiber.StatusBadRequest, "unsupported_grant_type", "Only grant_type=refresh_token is supported."},
 		oauth:   answer{fiber.StatusBadRequest, oauthUnsupportedGrantType, "Only grant_type=refresh_token is supported."},
+	},
+	{
+		// A full password-hashing queue, or a request that ran out of time
+		// (its deadline, AUTHD_REQUEST_TIMEOUT), is refused quickly rather
+		// than left to pile up; before ErrUnavailable so that a query
+		// cancelled by the deadline counts as the deadline's.
+		match: func(err error) bool {
+			return errors.Is(err, ports.ErrOverloaded) || errors.Is(err, context.DeadlineExceeded)
+		},
+		problem:    answer{fiber.StatusServiceUnavailable, "overloaded", "The server is too busy to answer now; retry after Retry-After seconds."},
+		oauth:      answer{fiber.StatusServiceUnavailable, oauthUnavailable, "The server is too busy to answer now; retry after Retry-After seconds."},
+		retryAfter: "1",
+		result:     resultOverloaded,
 	},
 	{
 		match:   is(ports.ErrUnavailable),
@@ -261,6 +279,7 @@ func classify(err error) *failure {
 		return f
 	}
 	f := &failure{err: err, row: rowOf(err)}
+	f.retryAfter = f.row.retryAfter
 	if verr := (*domain.ValidationError)(nil); errors.As(err, &verr) {
 		for _, fe := range verr.Fields {
 			f.fields = append(f.fields, fieldError{Field: fe.Field, Message: fe.Message})

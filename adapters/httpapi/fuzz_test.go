@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
+	"golang.org/x/text/unicode/norm"
+
 	"authd/adapters/httpapi"
+	"authd/domain"
 )
 
 // fuzzSeeds are bodies every decoding fuzz target starts from: valid
@@ -42,6 +47,17 @@ var fuzzSeeds = []string{
 	`{"email":"dup@example.com","email":"dup2@example.com","password":"` + strongPassword + `"}`,
 	`{"refresh_token":"` + string(bytes.Repeat([]byte("A"), 4096)) + `"}`,
 	`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[`,
+	// Input normalisation: look-alikes, decomposed spellings, IDN domains.
+	`{"email":"root\u200b@example.org","password":"` + strongPassword + `"}`,
+	`{"email":"\u202eroot@example.org","password":"` + strongPassword + `"}`,
+	`{"email":"root@exam\u2060ple.org","password":"` + strongPassword + `"}`,
+	`{"email":"zoe\u0308@bu\u0308cher.example","password":"cre\u0300me bru\u0302le\u0301e 42"}`,
+	`{"email":"Zoë@Bücher.Example","password":"crème brûlée 42 ok"}`,
+	`{"email":"a@ｅｘａｍｐｌｅ.org","password":"` + strongPassword + `"}`,
+	`{"email":"a@xn--zz.example","password":"` + strongPassword + `"}`,
+	`{"email":"a@[192.0.2.1]","password":"` + strongPassword + `"}`,
+	`{"email":"root\udb80\udc00@example.org","password":"` + strongPassword + `"}`,
+	`{"email":"a@b.c","password":"e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301"}`,
 }
 
 // fuzzBody posts body to path on f's app and checks that the answer is
@@ -102,5 +118,96 @@ func FuzzRefreshDecode(f *testing.F) {
 	f.Add([]byte(refreshJSON(a.tokens.RefreshToken)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fuzzBody(t, fx, "/v1/auth/refresh", body, http.StatusOK)
+	})
+}
+
+// FuzzRegisterEmailSpellings registers any email. An accepted one is stored
+// in its normal form, and its NFC and NFD spellings are the same account:
+// registering them again answers 409, logging in with them works.
+func FuzzRegisterEmailSpellings(f *testing.F) {
+	for _, s := range []string{
+		"alice@example.com", "Zoë@Bücher.Example", "zoe\u0308@bu\u0308cher.example", "root\u200b@example.org",
+		"用户@例子.example", "a@faß.de", "a@ｅｘａｍｐｌｅ.org", "İ@x.org", "\u0958@x.org", "a@b@c", "  A@B.C  ",
+	} {
+		f.Add(s)
+	}
+	fx := newFixtureWith(f, options{})
+	f.Fuzz(func(t *testing.T, email string) {
+		r := fx.do(t, "POST", "/v1/auth/register", credentials(email, strongPassword), "")
+		if r.status >= 500 {
+			t.Fatalf("register %+q: status %d; body %s", email, r.status, r.body)
+		}
+		if r.status != http.StatusCreated {
+			return
+		}
+		var u userBody
+		if err := json.Unmarshal(r.body, &u); err != nil {
+			t.Fatal(err)
+		}
+		// What JSON carried: each byte of invalid UTF-8 arrives as U+FFFD.
+		var sent string
+		if b, err := json.Marshal(email); err != nil || json.Unmarshal(b, &sent) != nil {
+			t.Fatalf("round trip of %+q through JSON: %v", email, err)
+		}
+		if want := domain.MustParseEmail(sent).String(); u.Email != want {
+			t.Fatalf("register %+q stored %+q, want %+q", email, u.Email, want)
+		}
+		for _, spelling := range []string{norm.NFC.String(sent), norm.NFD.String(sent)} {
+			if len(spelling) > 3*domain.MaxEmailBytes {
+				continue
+			}
+			fx.do(t, "POST", "/v1/auth/register", credentials(spelling, strongPassword), "").problem(t, http.StatusConflict, "email_taken")
+			fx.login(t, spelling, strongPassword)
+		}
+	})
+}
+
+// FuzzOAuthRevokeToken revokes any token: RFC 7009 answers 200 for
+// anything it cannot use, 400 invalid_request for a missing one, never a
+// 5xx; a live session survives any token but its own.
+func FuzzOAuthRevokeToken(f *testing.F) {
+	fx := newFixtureWith(f, options{})
+	a := fx.newAccount(f, "revoke-fuzz@example.com")
+	victim := fx.newAccount(f, "revoke-victim@example.com")
+	for _, s := range []string{"", "garbage", "a.b.c", "Bearer x", strings.Repeat("A", 43), strings.Repeat("x", 9000),
+		a.tokens.AccessToken, a.tokens.RefreshToken, a.tokens.AccessToken + "x", "\x00", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		if token == victim.tokens.AccessToken || token == victim.tokens.RefreshToken {
+			return
+		}
+		r := fx.form(t, "/oauth/revoke", url.Values{"token": {token}})
+		if r.status >= 500 || (r.status != http.StatusOK && r.status != http.StatusBadRequest) {
+			t.Fatalf("revoke %+q: status %d; body %s", token, r.status, r.body)
+		}
+		fx.do(t, "GET", "/v1/users/me", "", victim.tokens.AccessToken).wantStatus(t, http.StatusOK)
+	})
+}
+
+// FuzzBearerHeader sends any Authorization header to a Bearer route: the
+// answer is 200 for the live session's own token and 401 invalid_token for
+// anything else, never a 5xx.
+func FuzzBearerHeader(f *testing.F) {
+	fx := newFixtureWith(f, options{})
+	a := fx.newAccount(f, "bearer-fuzz@example.com")
+	for _, s := range []string{"", "Bearer ", "Bearer " + a.tokens.AccessToken, "bearer " + a.tokens.AccessToken,
+		"Bearer  " + a.tokens.AccessToken, "Basic YWRhOnB3", "Bearer a.b.c", "Bearer " + a.tokens.RefreshToken,
+		"Bearer " + strings.Repeat("a", 9000), "Bearer \x00", "Bearer \xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/users/me", nil)
+		req.Header["Authorization"] = []string{header}
+		r := fx.sendHTTP(t, req)
+		switch r.status {
+		case http.StatusOK:
+		case http.StatusUnauthorized:
+			r.problem(t, http.StatusUnauthorized, "invalid_token")
+		case http.StatusBadRequest, http.StatusRequestHeaderFieldsTooLarge:
+			// Fiber refused a header it cannot parse before routing.
+		default:
+			t.Fatalf("Authorization %+q: status %d; body %s", header, r.status, r.body)
+		}
 	})
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -14,13 +15,16 @@ import (
 // Keys of values handlers leave in c.Locals.
 const (
 	principalKey = "authd.principal"
+	callerKey    = "authd.caller"
 	userIDKey    = "authd.user_id"
 )
 
 // maxBearerBytes bounds the Authorization header before any parsing.
 const maxBearerBytes = 8 << 10
 
-// authenticate requires a valid bearer access token and stores its principal.
+// authenticate requires a valid bearer access token whose session is still
+// live and whose user is active (one database lookup, which also reads the
+// user), and stores the principal and that user for the handlers.
 func (s *server) authenticate(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
 	scheme, token, ok := strings.Cut(h, " ")
@@ -31,24 +35,47 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if err != nil {
 		return domain.ErrInvalidAccessToken
 	}
-	c.Locals(principalKey, p)
 	c.Locals(userIDKey, int64(p.UserID))
+	u, err := s.uc.CurrentUser.Do(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	c.Locals(principalKey, p)
+	c.Locals(callerKey, u)
 	return c.Next()
 }
 
 // requireAdmin lets only callers who are active admins in the database
-// through, whatever role their token claims.
+// through, whatever role their token claims. It runs after authenticate
+// and decides on the user authenticate read.
 func (s *server) requireAdmin(c *fiber.Ctx) error {
-	if err := s.uc.AuthorizeAdmin.Do(c.UserContext(), principal(c)); err != nil {
+	if err := s.uc.AuthorizeAdmin.Do(caller(c)); err != nil {
 		return err
 	}
 	return c.Next()
 }
 
-// principal returns the caller authenticated by authenticate.
+// principal returns the caller's token as authenticate verified it.
 func principal(c *fiber.Ctx) domain.Principal {
 	p, _ := c.Locals(principalKey).(domain.Principal)
 	return p
+}
+
+// caller returns the caller's account as authenticate read it.
+func caller(c *fiber.Ctx) *domain.User {
+	u, _ := c.Locals(callerKey).(*domain.User)
+	return u
+}
+
+// deadline gives the request its deadline: Fiber's user context is
+// context.Background() unless set, and every handler passes it on, so the
+// use cases, the hasher's queue and the database all stop waiting when the
+// request has run out of time (answered 503 overloaded).
+func (s *server) deadline(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
 }
 
 // observe logs every request and records its metrics. It never logs

@@ -1,7 +1,11 @@
 package httpapi
 
 import (
+	"errors"
+
 	"github.com/gofiber/fiber/v2"
+
+	"authd/domain"
 )
 
 // oauthError is an RFC 6749 §5.2 error response.
@@ -15,6 +19,9 @@ func writeOAuthError(c *fiber.Ctx, f *failure) error {
 	a := f.row.oauth
 	if f.oauthDetail != "" {
 		a.detail = f.oauthDetail
+	}
+	if f.retryAfter != "" {
+		c.Set(fiber.HeaderRetryAfter, f.retryAfter)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderPragma, "no-cache")
@@ -66,8 +73,12 @@ func (s *server) oauthToken(c *fiber.Ctx) error {
 }
 
 // oauthRevoke is the RFC 7009 revocation endpoint. A refresh token ends its
-// session; access tokens are self-contained and simply expire. Unknown
-// tokens are answered 200 as the RFC requires.
+// session; so does a valid access token, whose session is its "sid" (RFC
+// 7009 §2.1 lets the server revoke the tokens related to the one revoked):
+// authd's own routes then refuse it at once, and no refresh token of the
+// session rotates again. Unknown, expired and malformed tokens are answered
+// 200 as the RFC requires. token_type_hint is only a hint: each token is
+// recognised by its shape.
 func (s *server) oauthRevoke(c *fiber.Ctx) error {
 	p, err := formParams(c, "token", "token_type_hint", "client_id")
 	if err != nil {
@@ -77,7 +88,24 @@ func (s *server) oauthRevoke(c *fiber.Ctx) error {
 	if token == "" {
 		return &oauthParamError{"token is required"}
 	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if !domain.LooksLikeRefreshSecret(token) {
+		if at, err := s.deps.Verifier.Verify(token, s.deps.Clock.Now()); err == nil {
+			return s.revokeAccessToken(c, at)
+		}
+	}
 	return s.revoke(c, token, fiber.StatusOK)
+}
+
+// revokeAccessToken ends the session of a verified access token and
+// answers 200; a session that has already ended is not an error.
+func (s *server) revokeAccessToken(c *fiber.Ctx, at domain.Principal) error {
+	err := s.uc.RevokeSession.Do(c.UserContext(), at, at.SessionID, clientInfo(c))
+	if err != nil && !errors.Is(err, domain.ErrSessionNotFound) {
+		return err
+	}
+	c.Status(fiber.StatusOK)
+	return nil
 }
 
 // metadata is the RFC 8414 authorization server metadata. The issuer is

@@ -20,6 +20,9 @@ import (
 // BodyLimit is the largest accepted request body.
 const BodyLimit = 64 << 10
 
+// DefaultRequestTimeout is the deadline of a request when Config sets none.
+const DefaultRequestTimeout = 10 * time.Second
+
 // Config is the HTTP layer's configuration.
 type Config struct {
 	// Issuer is the public base URL of the service, used in the RFC 8414
@@ -34,6 +37,11 @@ type Config struct {
 	TrustedProxies TrustedProxies
 	// CORSOrigins may call the API from a browser; by default none.
 	CORSOrigins Origins
+
+	// RequestTimeout is each request's deadline: its user context, which
+	// every handler passes down to the use cases, the hasher and the
+	// database, ends after it. Zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // Deps is everything New needs.
@@ -67,6 +75,9 @@ func New(cfg Config, deps Deps) *fiber.App {
 	if deps.Metrics == nil {
 		deps.Metrics = NewMetrics(nil)
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	s := &server{cfg: cfg, uc: deps.UseCases, deps: deps, hsts: strings.HasPrefix(cfg.Issuer, "https://")}
 	app := fiber.New(fiber.Config{
 		AppName:               "authd",
@@ -83,6 +94,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Use(s.observe)
 	app.Use(recover.New())
 	app.Use(s.preflight)
+	app.Use(s.deadline)
 	s.routes = s.routeTable()
 	for _, r := range s.routes {
 		handlers := append([]fiber.Handler{guard(r)}, r.handlers...)

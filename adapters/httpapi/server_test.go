@@ -73,6 +73,10 @@ type options struct {
 	wrapFamilies   func(ports.FamilyRepository) ports.FamilyRepository
 	trustedProxies httpapi.TrustedProxies
 	corsOrigins    httpapi.Origins
+	// hasher replaces the cheap default hasher.
+	hasher ports.PasswordHasher
+	// requestTimeout is the server's request deadline (zero: the default).
+	requestTimeout time.Duration
 }
 
 // fixture is the whole API on in-memory adapters: memory repositories, a
@@ -101,9 +105,12 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 	t.Helper()
 	clock := memory.NewClock(epoch)
 	store := memory.NewStore()
-	h, err := password.NewHasher(cheapParams, 0)
-	if err != nil {
-		t.Fatal(err)
+	h := o.hasher
+	if h == nil {
+		var err error
+		if h, err = password.NewHasher(cheapParams, 0, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	hasher := &countingHasher{inner: h}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -147,7 +154,7 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 		Limiter:  limiter,
 	})
 	f := &fixture{v: openapitest.New(t), store: store, clock: clock, issuer: issuer, hasher: hasher, logs: logs, metrics: httpapi.NewMetrics(nil)}
-	cfg := httpapi.Config{Issuer: testIssuer, TrustedProxies: o.trustedProxies, CORSOrigins: o.corsOrigins}
+	cfg := httpapi.Config{Issuer: testIssuer, TrustedProxies: o.trustedProxies, CORSOrigins: o.corsOrigins, RequestTimeout: o.requestTimeout}
 	f.app = httpapi.New(cfg, httpapi.Deps{
 		UseCases: uc,
 		Verifier: issuer,

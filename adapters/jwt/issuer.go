@@ -21,7 +21,12 @@ import (
 
 // Defaults and bounds of Config.
 const (
-	DefaultTTL    = 15 * time.Minute
+	DefaultTTL = 15 * time.Minute
+	// MaxTTL caps the lifetime of an access token. authd's own routes
+	// refuse a token as soon as its session ends, but resource servers that
+	// verify tokens statelessly through the JWKS accept one until it
+	// expires, so a token must not outlive a logout by more than this.
+	MaxTTL        = time.Hour
 	DefaultLeeway = 30 * time.Second
 	MaxLeeway     = 30 * time.Second
 	// MaxTokenBytes: longer bearer tokens are refused before any parsing.
@@ -79,8 +84,8 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
-	if cfg.TTL < 0 {
-		return nil, errors.New("jwt: TTL must be positive")
+	if cfg.TTL < 0 || cfg.TTL > MaxTTL {
+		return nil, fmt.Errorf("jwt: TTL must be positive and at most %s", MaxTTL)
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = DefaultLeeway

@@ -355,6 +355,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no issuer", jwt.Config{PrivateKey: key, Audience: testAudience}},
 		{"no audience", jwt.Config{PrivateKey: key, Issuer: testIssuer}},
 		{"negative ttl", jwt.Config{PrivateKey: key, Issuer: testIssuer, Audience: testAudience, TTL: -time.Second}},
+		{"ttl over MaxTTL", jwt.Config{PrivateKey: key, Issuer: testIssuer, Audience: testAudience, TTL: jwt.MaxTTL + time.Second}},
 		{"leeway over 30s", jwt.Config{PrivateKey: key, Issuer: testIssuer, Audience: testAudience, Leeway: 31 * time.Second}},
 		{"bad extra key", jwt.Config{PrivateKey: key, Issuer: testIssuer, Audience: testAudience, ExtraPublicKeys: []ed25519.PublicKey{{1, 2, 3}}}},
 	}

@@ -6,6 +6,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"authd/domain"
 	"authd/ports"
@@ -84,6 +87,23 @@ func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*doma
 		return nil, domain.ErrUserNotFound
 	}
 	return domain.RehydrateUser(r.s.users[id]), nil
+}
+
+// ByLiveSession returns the user of the family with id sid if that family
+// is live at now, or domain.ErrSessionNotFound.
+func (r *UserRepository) ByLiveSession(ctx context.Context, sid uuid.UUID, now time.Time) (*domain.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := r.s.lock(); err != nil {
+		return nil, err
+	}
+	defer r.s.mu.Unlock()
+	f, ok := r.s.families[sid]
+	if !ok || !domain.SessionIsLive(f.revokedAt, f.expiresAt, now) {
+		return nil, domain.ErrSessionNotFound
+	}
+	return domain.RehydrateUser(r.s.users[f.userID]), nil
 }
 
 // Update applies fn to the user with id, serialised with the other updates

@@ -84,13 +84,22 @@ func (p Params) Validate() error {
 	return nil
 }
 
+// QueueFactor is how many calls per hashing slot may wait for one when
+// NewHasher is given no queue bound.
+const QueueFactor = 8
+
 // Hasher implements ports.PasswordHasher with argon2id. At most
-// maxConcurrent hashes run at once; further calls queue.
+// maxConcurrent hashes run at once and at most maxQueue further calls wait
+// for a slot; a call beyond those is refused with ports.ErrOverloaded, so a
+// flood of logins costs bounded memory and time instead of a queue that
+// grows without end.
 type Hasher struct {
 	params   Params
 	sem      chan struct{}
+	maxQueue int64
 	waiting  atomic.Int64
 	inFlight atomic.Int64
+	refused  atomic.Int64
 	dummy    string
 }
 
@@ -98,16 +107,20 @@ var _ ports.PasswordHasher = (*Hasher)(nil)
 
 // NewHasher returns a Hasher with parameters p that runs at most
 // maxConcurrent hashes at once (runtime.GOMAXPROCS(0) when maxConcurrent is
-// zero or negative). It computes the dummy hash used by VerifyDummy, which
-// costs one hash.
-func NewHasher(p Params, maxConcurrent int) (*Hasher, error) {
+// zero or negative) and lets at most maxQueue calls wait for a slot
+// (QueueFactor × maxConcurrent when maxQueue is zero or negative). It
+// computes the dummy hash used by VerifyDummy, which costs one hash.
+func NewHasher(p Params, maxConcurrent, maxQueue int) (*Hasher, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.GOMAXPROCS(0)
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent)}
+	if maxQueue <= 0 {
+		maxQueue = QueueFactor * maxConcurrent
+	}
+	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), maxQueue: int64(maxQueue)}
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, fmt.Errorf("password: dummy secret: %w", err)
@@ -129,9 +142,13 @@ func (h *Hasher) QueueDepth() int { return int(h.waiting.Load()) }
 // InFlight returns the number of hashes running now.
 func (h *Hasher) InFlight() int { return int(h.inFlight.Load()) }
 
-// Hash returns the PHC encoding of an argon2id hash of plain with a fresh
-// random salt. It returns ErrTooLong for inputs over domain.MaxPasswordBytes
-// and ctx.Err() if ctx ends while waiting for a slot.
+// Refused returns how many calls were refused because the queue was full.
+func (h *Hasher) Refused() int64 { return h.refused.Load() }
+
+// Hash returns the PHC encoding of an argon2id hash of plain, in the form
+// domain.NormalizePassword gives it, with a fresh random salt. It returns ErrTooLong for inputs over domain.MaxPasswordBytes,
+// an error wrapping ports.ErrOverloaded when the queue is full, and ctx.Err()
+// if ctx ends while waiting for a slot.
 func (h *Hasher) Hash(ctx context.Context, plain string) (string, error) {
 	if len(plain) > domain.MaxPasswordBytes {
 		return "", ErrTooLong
@@ -140,14 +157,19 @@ func (h *Hasher) Hash(ctx context.Context, plain string) (string, error) {
 		return "", err
 	}
 	defer h.release()
-	return h.encode(plain)
+	return h.encode(domain.NormalizePassword(plain))
 }
 
 // Verify reports whether plain matches the PHC string encoded and whether
-// encoded was made with parameters other than the configured ones. It
+// encoded should be replaced: it was made with parameters other than the
+// configured ones, or from plain as typed rather than in the normalised
+// form Hash uses. Such a hash, made before passwords were normalised, still
+// matches: when the normalised form does not match and differs from plain,
+// plain itself is tried, in the same hashing slot. It
 // returns ErrMalformedHash (wrapped) when encoded cannot be parsed or its
-// parameters are out of bounds, ErrTooLong for an oversized plain, and
-// ctx.Err() if ctx ends while waiting for a slot.
+// parameters are out of bounds, ErrTooLong for an oversized plain, an
+// error wrapping ports.ErrOverloaded when the queue is full, and ctx.Err()
+// if ctx ends while waiting for a slot.
 func (h *Hasher) Verify(ctx context.Context, plain, encoded string) (ok, needsRehash bool, err error) {
 	if len(plain) > domain.MaxPasswordBytes {
 		return false, false, ErrTooLong
@@ -159,10 +181,20 @@ func (h *Hasher) Verify(ctx context.Context, plain, encoded string) (ok, needsRe
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(plain), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	h.release()
-	ok = subtle.ConstantTimeCompare(got, key) == 1
-	return ok, p != h.params, nil
+	defer h.release()
+	matches := func(s string) bool {
+		return subtle.ConstantTimeCompare(argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, p.KeyLen), key) == 1
+	}
+	normal := domain.NormalizePassword(plain)
+	if matches(normal) {
+		return true, p != h.params, nil
+	}
+	// VerifyDummy goes through here too, so an unknown email costs what a
+	// known one does for the same input.
+	if normal != plain && matches(plain) {
+		return true, true, nil
+	}
+	return false, false, nil
 }
 
 // VerifyDummy verifies plain against a fixed hash made with the configured
@@ -173,6 +205,12 @@ func (h *Hasher) VerifyDummy(ctx context.Context, plain string) error {
 	return err
 }
 
+// errQueueFull is what a call finds when every slot is busy and maxQueue
+// calls already wait.
+var errQueueFull = fmt.Errorf("password: %w", ports.ErrOverloaded)
+
+// acquire takes a hashing slot, waiting for one only while fewer than
+// maxQueue calls already wait.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -180,7 +218,13 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.sem <- struct{}{}:
 	default:
-		h.waiting.Add(1)
+		// Counting first and checking after makes the bound exact under
+		// concurrency: a call that overshoots takes itself back out.
+		if h.waiting.Add(1) > h.maxQueue {
+			h.waiting.Add(-1)
+			h.refused.Add(1)
+			return errQueueFull
+		}
 		defer h.waiting.Add(-1)
 		select {
 		case h.sem <- struct{}{}:

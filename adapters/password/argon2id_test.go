@@ -2,22 +2,30 @@ package password_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/argon2"
+
 	"authd/adapters/password"
+	"authd/ports"
 )
 
 // cheap keeps tests fast; the production cost is measured by BenchmarkHash.
 var cheap = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
+// referenceHash is the argon2id reference implementation's test vector.
+const referenceHash = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+
 func newHasher(t *testing.T, p password.Params, maxConcurrent int) *password.Hasher {
 	t.Helper()
-	h, err := password.NewHasher(p, maxConcurrent)
+	h, err := password.NewHasher(p, maxConcurrent, 0)
 	if err != nil {
 		t.Fatalf("NewHasher: %v", err)
 	}
@@ -94,7 +102,7 @@ func TestDefaultParamsEncoding(t *testing.T) {
 // test.c (password "password", salt "somesalt", t=2, m=2^16, p=1).
 func TestVerifyReferenceVector(t *testing.T) {
 	t.Parallel()
-	const ref = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+	const ref = referenceHash
 	h := newHasher(t, cheap, 1)
 	ok, rehash, err := h.Verify(context.Background(), "password", ref)
 	if err != nil || !ok || !rehash {
@@ -211,7 +219,7 @@ func TestNewHasherRejectsBadParams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := password.NewHasher(tt.p, 1); err == nil {
+			if _, err := password.NewHasher(tt.p, 1, 0); err == nil {
 				t.Fatalf("NewHasher(%+v) succeeded, want an error", tt.p)
 			}
 		})
@@ -329,9 +337,73 @@ func TestCancelWhileQueued(t *testing.T) {
 	}
 }
 
+// TestQueueIsBounded: with every slot busy and maxQueue calls waiting, the
+// next call is refused at once with ports.ErrOverloaded instead of waiting.
+func TestQueueIsBounded(t *testing.T) {
+	t.Parallel()
+	const queue = 2
+	h, err := password.NewHasher(password.Params{Memory: 64 * 1024, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 32}, 1, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = h.Hash(context.Background(), "correct horse battery staple")
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.InFlight() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiters := make(chan error, queue)
+	for range queue {
+		go func() {
+			_, err := h.Hash(ctx, "another password here")
+			waiters <- err
+		}()
+	}
+	for h.QueueDepth() < queue && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if h.QueueDepth() != queue {
+		t.Fatalf("queue depth = %d, want %d", h.QueueDepth(), queue)
+	}
+	for _, call := range []func() error{
+		func() error { _, err := h.Hash(context.Background(), "one too many"); return err },
+		func() error { _, _, err := h.Verify(context.Background(), "one too many", referenceHash); return err },
+		func() error { return h.VerifyDummy(context.Background(), "one too many") },
+	} {
+		start := time.Now()
+		err := call()
+		if !errors.Is(err, ports.ErrOverloaded) {
+			t.Fatalf("a call beyond the queue: %v, want ports.ErrOverloaded", err)
+		}
+		select {
+		case <-done:
+			t.Fatalf("the refused call waited for the slot (%s)", time.Since(start))
+		default:
+		}
+	}
+	if h.Refused() != 3 || h.QueueDepth() != queue {
+		t.Errorf("refused %d, queued %d; want 3, %d", h.Refused(), h.QueueDepth(), queue)
+	}
+	cancel()
+	for range queue {
+		if err := <-waiters; !errors.Is(err, context.Canceled) {
+			t.Errorf("waiting call: %v, want context.Canceled", err)
+		}
+	}
+	<-done
+	if _, err := h.Hash(context.Background(), "room again"); err != nil {
+		t.Fatalf("Hash once the queue drained: %v", err)
+	}
+}
+
 // BenchmarkHash measures one hash with the default (OWASP) parameters.
 func BenchmarkHash(b *testing.B) {
-	h, err := password.NewHasher(password.DefaultParams(), 1)
+	h, err := password.NewHasher(password.DefaultParams(), 1, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -341,4 +413,62 @@ func BenchmarkHash(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestPasswordsAreHashedInNFC: the composed and decomposed spellings of a
+// password are one password.
+func TestPasswordsAreHashedInNFC(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHasher(t, cheap, 2)
+	nfc, nfd := "crème brûlée à la carte", "cre\u0300me bru\u0302le\u0301e a\u0300 la carte"
+	for _, made := range []string{nfc, nfd} {
+		enc, err := h.Hash(ctx, made)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, try := range []string{nfc, nfd} {
+			ok, rehash, err := h.Verify(ctx, try, enc)
+			if err != nil || !ok || rehash {
+				t.Errorf("hashed %+q, verified %+q: (%v, %v, %v), want (true, false, nil)", made, try, ok, rehash, err)
+			}
+		}
+	}
+}
+
+// TestHashMadeBeforeNFCStillVerifies: a hash made from the decomposed bytes
+// as typed, before passwords were normalised, still matches that input and
+// asks to be replaced; the replacement matches both spellings.
+func TestHashMadeBeforeNFCStillVerifies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHasher(t, cheap, 2)
+	nfd := "cre\u0300me bru\u0302le\u0301e a\u0300 la carte"
+	legacy := legacyHash(t, nfd)
+	ok, rehash, err := h.Verify(ctx, nfd, legacy)
+	if err != nil || !ok || !rehash {
+		t.Fatalf("Verify(the typed bytes, legacy hash) = (%v, %v, %v), want (true, true, nil)", ok, rehash, err)
+	}
+	if ok, _, _ := h.Verify(ctx, "wrong"+nfd, legacy); ok {
+		t.Fatal("a wrong password matched the legacy hash")
+	}
+	fresh, err := h.Hash(ctx, nfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, try := range []string{nfd, "crème brûlée à la carte"} {
+		if ok, rehash, err := h.Verify(ctx, try, fresh); err != nil || !ok || rehash {
+			t.Errorf("Verify(%+q, rehashed) = (%v, %v, %v), want (true, false, nil)", try, ok, rehash, err)
+		}
+	}
+}
+
+// legacyHash makes a hash of plain's bytes as they are, with the same
+// encoding as Hasher, the way hashes were made before normalisation.
+func legacyHash(t *testing.T, plain string) string {
+	t.Helper()
+	salt := []byte("0123456789abcdef")
+	key := argon2.IDKey([]byte(plain), salt, cheap.Time, cheap.Memory, cheap.Threads, cheap.KeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", cheap.Memory, cheap.Time, cheap.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }

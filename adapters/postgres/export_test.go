@@ -22,3 +22,6 @@ func ReadMail(ctx context.Context, db *bun.DB, id int64) (*MailRow, error) {
 	}
 	return &row, nil
 }
+
+// BySessionSQL is the statement UserRepository.ByLiveSession sends.
+var BySessionSQL = bySessionSQL

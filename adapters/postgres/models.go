@@ -173,10 +173,9 @@ type schemaIndex struct {
 }
 
 func toDomainUser(r *userRow) (*domain.User, error) {
-	email, err := domain.ParseEmail(r.Email)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: user %d has a malformed email: %w", r.ID, err)
-	}
+	// Stored as it was normalised when written: a row written under older
+	// rules must still load (see domain.RehydrateEmail).
+	email := domain.RehydrateEmail(r.Email)
 	role, err := domain.ParseRole(r.Role)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: user %d has an unknown role %q", r.ID, r.Role)

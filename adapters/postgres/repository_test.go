@@ -227,3 +227,44 @@ func TestAuditLogStoresUnknownsAsNull(t *testing.T) {
 		t.Errorf("List (-want +got):\n%s", diff)
 	}
 }
+
+// TestByLiveSessionIsIndexed: authenticating a Bearer request is one
+// statement of two primary-key lookups, whatever the tables hold. The
+// planner is told to avoid sequential scans, so that a plan without one
+// proves the statement can use indexes even on the test's tiny tables.
+func TestByLiveSessionIsIndexed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := openRepos(t)
+	// database/sql itself, which sends $n parameters as they are.
+	tx, err := r.db.DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	rows, err := tx.QueryContext(ctx, "EXPLAIN "+postgres.BySessionSQL, uuid.New(), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	text := strings.Join(plan, "\n")
+	for _, want := range []string{"token_families_pkey", "users_pkey"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the plan does not use %s:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Seq Scan") {
+		t.Errorf("the plan scans a table:\n%s", text)
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
 	"authd/domain"
@@ -17,12 +19,22 @@ var _ ports.UserRepository = (*UserRepository)(nil)
 // UserRepository stores users in the users table.
 type UserRepository struct {
 	db *bun.DB
+
+	// bySession authenticates every request to a Bearer route, so it is
+	// prepared like the statements of a rotation.
+	bySession *preparedStmt
 }
 
 // NewUserRepository returns a UserRepository on db.
 func NewUserRepository(db *bun.DB) *UserRepository {
-	return &UserRepository{db: db}
+	return &UserRepository{db: db, bySession: newPreparedStmt(db.DB, bySessionSQL)}
 }
+
+// bySessionSQL loads the user of a live family: two primary-key lookups,
+// with the family's liveness stated by liveFamily ($2 is "now").
+var bySessionSQL = `SELECT u.id, u.email, u.hashed_password, u.role::text, u.is_active, u.created_at, u.session_epoch
+	FROM token_families AS f JOIN users AS u ON u.id = f.user_id
+	WHERE f.id = $1::uuid AND ` + strings.Replace(liveFamily, "?", "$2::timestamptz", 1)
 
 const userColumns = "id, email, hashed_password, role, is_active, created_at, session_epoch"
 
@@ -86,6 +98,25 @@ func (r *UserRepository) ByID(ctx context.Context, id domain.UserID) (*domain.Us
 // ByEmail returns the user with email, or domain.ErrUserNotFound.
 func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
 	return r.one(ctx, r.db, "email = ?", email.String())
+}
+
+// ByLiveSession returns the user of the family with id sid if that family
+// is live at now (liveFamily), in one statement, or domain.ErrSessionNotFound.
+func (r *UserRepository) ByLiveSession(ctx context.Context, sid uuid.UUID, now time.Time) (*domain.User, error) {
+	stmt, err := r.bySession.get(ctx)
+	if err != nil {
+		return nil, dbErr("load user by session", err)
+	}
+	var row userRow
+	err = stmt.QueryRowContext(ctx, sid, now).Scan(&row.ID, &row.Email, &row.HashedPassword, &row.Role,
+		&row.IsActive, &row.CreatedAt, &row.SessionEpoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domain.ErrSessionNotFound
+	}
+	if err != nil {
+		return nil, dbErr("load user by session", err)
+	}
+	return toDomainUser(&row)
 }
 
 func (r *UserRepository) one(ctx context.Context, db bun.IDB, where string, args ...any) (*domain.User, error) {

@@ -49,6 +49,14 @@ func TestAccountsEndToEnd(t *testing.T) {
 	api.do("DELETE", "/v1/users/me/sessions/"+sid(phone), laptop.AccessToken, nil).want(t, http.StatusNoContent)
 	api.do("DELETE", "/v1/users/me/sessions/"+sid(phone), laptop.AccessToken, nil).want(t, http.StatusNotFound, "not_found")
 	api.refresh(phone.RefreshToken).want(t, http.StatusUnauthorized, "invalid_refresh_token")
+	// Its access token, unexpired, is refused at once on authd's own routes.
+	refused := func(tokens ...tokenResponse) {
+		t.Helper()
+		for _, tr := range tokens {
+			api.do("GET", "/v1/users/me", tr.AccessToken, nil).want(t, http.StatusUnauthorized, "invalid_token")
+		}
+	}
+	refused(phone)
 
 	// Another user cannot see or end carol's sessions.
 	dave := api.login(api.register(newEmail(t, "dave"), password).Email, password)
@@ -67,6 +75,8 @@ func TestAccountsEndToEnd(t *testing.T) {
 	change(password, "short").want(t, http.StatusUnprocessableEntity, "validation_failed")
 	change(password, newPass).want(t, http.StatusNoContent)
 	api.refresh(tablet.RefreshToken).want(t, http.StatusUnauthorized, "invalid_refresh_token")
+	refused(tablet)
+	api.do("GET", "/v1/users/me", laptop.AccessToken, nil).want(t, http.StatusOK)
 	laptop = api.refresh(laptop.RefreshToken).want(t, http.StatusOK).tokens(t)
 	s.forbid(laptop.RefreshToken, laptop.AccessToken)
 	api.do("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": password}).
@@ -78,6 +88,7 @@ func TestAccountsEndToEnd(t *testing.T) {
 	api.do("POST", "/v1/auth/logout-all", laptop.AccessToken, nil).want(t, http.StatusNoContent)
 	api.refresh(laptop.RefreshToken).want(t, http.StatusUnauthorized, "invalid_refresh_token")
 	api.refresh(desk.RefreshToken).want(t, http.StatusUnauthorized, "invalid_refresh_token")
+	refused(laptop, desk)
 	api.do("POST", "/v1/auth/logout-all", "", nil).want(t, http.StatusUnauthorized, "invalid_token")
 
 	// An admin ends every session of a user and reads the audit trail.
@@ -96,13 +107,14 @@ func TestAccountsEndToEnd(t *testing.T) {
 		Revoked int `json:"revoked"`
 	}
 	revoke := fmt.Sprintf("/v1/admin/users/%d/sessions/revoke", carol.ID)
-	api.do("POST", revoke, laptop.AccessToken, nil).want(t, http.StatusForbidden, "forbidden")
+	api.do("POST", revoke, again.AccessToken, nil).want(t, http.StatusForbidden, "forbidden")
 	api.do("POST", revoke, admin.AccessToken, nil).want(t, http.StatusOK).decode(t, &revoked)
 	if revoked.Revoked != 2 {
 		t.Errorf("revoked %d sessions, want 2", revoked.Revoked)
 	}
 	api.refresh(again.RefreshToken).want(t, http.StatusUnauthorized, "invalid_refresh_token")
 	api.refresh(another.RefreshToken).want(t, http.StatusUnauthorized, "invalid_refresh_token")
+	refused(again, another)
 
 	var audit struct {
 		Events []struct {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"authd/adapters/httpapi"
+	"authd/adapters/jwt"
 	"authd/adapters/password"
 	"authd/adapters/postgres"
 	"authd/adapters/smtp"
@@ -52,6 +53,10 @@ type Config struct {
 	CORSOrigins    httpapi.Origins        // AUTHD_CORS_ORIGINS
 	MetricsAddr    string                 // AUTHD_METRICS_ADDR
 	Mail           MailConfig
+	// Bounded work (DESIGN.md): every request's deadline, and how many
+	// requests may wait for a password-hashing slot.
+	RequestTimeout time.Duration // AUTHD_REQUEST_TIMEOUT
+	HashQueue      int           // AUTHD_HASH_QUEUE
 }
 
 // envReader reads variables and remembers the first error, naming the variable.
@@ -151,7 +156,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HTTPAddr:          r.str("HTTP_ADDR", "127.0.0.1:8080"),
 		Audience:          r.str("AUTHD_AUDIENCE", "authd"),
 		JWTPrivateKeyFile: r.str("AUTHD_JWT_PRIVATE_KEY_FILE", ""),
-		AccessTokenTTL:    r.duration("AUTHD_ACCESS_TOKEN_TTL", 15*time.Minute, time.Minute, 24*time.Hour),
+		AccessTokenTTL:    r.duration("AUTHD_ACCESS_TOKEN_TTL", jwt.DefaultTTL, time.Minute, jwt.MaxTTL),
 		Session: domain.SessionPolicy{
 			TokenTTL:    r.duration("AUTHD_REFRESH_TOKEN_TTL", domain.DefaultSessionPolicy.TokenTTL, time.Minute, 365*24*time.Hour),
 			MaxLifetime: r.duration("AUTHD_SESSION_MAX_LIFETIME", domain.DefaultSessionPolicy.MaxLifetime, time.Minute, 5*365*24*time.Hour),
@@ -192,6 +197,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			r.fail(old, raw, "is no longer read: set "+retiredVariables[old]+" instead (see README.md)")
 		}
 	}
+	// Bounded work: the queue's default follows the hash concurrency.
+	c.RequestTimeout = r.duration("AUTHD_REQUEST_TIMEOUT", 10*time.Second, 100*time.Millisecond, 10*time.Minute)
+	c.HashQueue = r.integer("AUTHD_HASH_QUEUE", password.QueueFactor*c.HashConcurrency, 1, 1_000_000)
+
 	if c.Env != "prod" && c.Env != "dev" {
 		r.fail("AUTHD_ENV", c.Env, `must be "prod" or "dev"`)
 	}

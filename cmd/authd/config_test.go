@@ -66,6 +66,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		ShutdownTimeout:  15 * time.Second,
 		MetricsAddr:      "127.0.0.1:9464",
 		Mail:             MailConfig{On: true, SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
+		RequestTimeout:   10 * time.Second,
+		HashQueue:        8 * runtime.GOMAXPROCS(0),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -121,6 +123,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		"AUTHD_TRUSTED_PROXIES":              "10.0.0.0/8, 2001:db8::1",
 		"AUTHD_CORS_ORIGINS":                 "https://app.example.com,http://localhost:5173",
 		"AUTHD_METRICS_ADDR":                 "0.0.0.0:9100",
+		"AUTHD_REQUEST_TIMEOUT":              "9s",
+		"AUTHD_HASH_QUEUE":                   "12",
 	}
 	got, err := LoadConfig(envMap(env))
 	if err != nil {
@@ -161,7 +165,9 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		CORSOrigins:      mustOrigins(t, "http://localhost:5173,https://app.example.com"),
 		MetricsAddr:      "0.0.0.0:9100",
 		// dev without AUTHD_SMTP_URL: email is off.
-		Mail: MailConfig{On: false, PublicURL: "https://auth.example.com", SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
+		Mail:           MailConfig{On: false, PublicURL: "https://auth.example.com", SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
+		RequestTimeout: 9 * time.Second,
+		HashQueue:      12,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -193,6 +199,10 @@ func TestLoadConfigAcceptedSpellings(t *testing.T) {
 		{"AUTHD_METRICS_ADDR", "127.0.0.1:0", func(c Config) bool { return c.MetricsAddr == "127.0.0.1:0" }},
 		{"AUTHD_SESSION_MAX_LIFETIME", "336h", func(c Config) bool { return c.Session.MaxLifetime == c.Session.TokenTTL }},
 		{"AUTHD_ACCESS_TOKEN_TTL", "  1m ", func(c Config) bool { return c.AccessTokenTTL == time.Minute }},
+		{"AUTHD_ACCESS_TOKEN_TTL", "1h", func(c Config) bool { return c.AccessTokenTTL == time.Hour }},
+		{"AUTHD_REQUEST_TIMEOUT", "2s", func(c Config) bool { return c.RequestTimeout == 2*time.Second }},
+		{"AUTHD_HASH_QUEUE", "3", func(c Config) bool { return c.HashQueue == 3 }},
+		{"AUTHD_HASH_CONCURRENCY", "3", func(c Config) bool { return c.HashQueue == 24 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -226,6 +236,8 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "banana"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "10s"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "25h"}, "AUTHD_ACCESS_TOKEN_TTL"},
+		// Stateless resource servers accept a token until exp: at most an hour.
+		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "61m"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "-15m"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "2161h"}, "AUTHD_REFRESH_TOKEN_TTL"},
 		{map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "48h", "AUTHD_SESSION_MAX_LIFETIME": "24h"}, "AUTHD_SESSION_MAX_LIFETIME"},
@@ -283,6 +295,12 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{map[string]string{"AUTHD_CORS_ORIGINS": "app.example.com"}, "AUTHD_CORS_ORIGINS"},
 		{map[string]string{"AUTHD_METRICS_ADDR": "9464"}, "AUTHD_METRICS_ADDR"},
 		{map[string]string{"AUTHD_METRICS_ADDR": "127.0.0.1:70000"}, "AUTHD_METRICS_ADDR"},
+		{map[string]string{"AUTHD_REQUEST_TIMEOUT": "soon"}, "AUTHD_REQUEST_TIMEOUT"},
+		{map[string]string{"AUTHD_REQUEST_TIMEOUT": "10ms"}, "AUTHD_REQUEST_TIMEOUT"},
+		{map[string]string{"AUTHD_REQUEST_TIMEOUT": "11m"}, "AUTHD_REQUEST_TIMEOUT"},
+		{map[string]string{"AUTHD_HASH_QUEUE": "0"}, "AUTHD_HASH_QUEUE"},
+		{map[string]string{"AUTHD_HASH_QUEUE": "-1"}, "AUTHD_HASH_QUEUE"},
+		{map[string]string{"AUTHD_HASH_QUEUE": "lots"}, "AUTHD_HASH_QUEUE"},
 	}
 	for _, tc := range tests {
 		var name strings.Builder

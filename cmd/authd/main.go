@@ -123,7 +123,7 @@ func createAdmin(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	hasher, err := password.NewHasher(cfg.Argon2, cfg.HashConcurrency)
+	hasher, err := password.NewHasher(cfg.Argon2, cfg.HashConcurrency, cfg.HashQueue)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			newUseCases,
 			newHTTP,
 		),
-		fx.Invoke(tuneGC, startMetrics, startHTTP),
+		fx.Invoke(func(cfg Config, log *slog.Logger) { reserveProcs(cfg, log) }, tuneGC, startMetrics, startHTTP),
 		mailModule,
 	}
 	return fx.New(append(opts, extra...)...)
@@ -116,7 +116,7 @@ func newDB(lc fx.Lifecycle, cfg Config) (*bun.DB, error) {
 }
 
 func newHasher(cfg Config) (*password.Hasher, error) {
-	return password.NewHasher(cfg.Argon2, cfg.HashConcurrency)
+	return password.NewHasher(cfg.Argon2, cfg.HashConcurrency, cfg.HashQueue)
 }
 
 // newTokens loads the signing key and the extra verification keys.
@@ -268,6 +268,7 @@ func newHTTP(d httpDeps) *fiber.App {
 		IdleTimeout:    d.Cfg.HTTPIdleTimeout,
 		TrustedProxies: d.Cfg.TrustedProxies,
 		CORSOrigins:    d.Cfg.CORSOrigins,
+		RequestTimeout: d.Cfg.RequestTimeout,
 	}, httpapi.Deps{
 		UseCases: d.UC,
 		Verifier: d.Tokens,

@@ -15,6 +15,11 @@
 //	unlock        release bun's migration table lock
 //	mark-applied  record every pending migration as applied without running it
 //	check         compare the bun models with the live schema; exit 1 on drift
+//	check-emails  list stored emails the current normalisation rules would
+//	              store differently or refuse; exit 1 when there are any
+//	normalize-emails
+//	              rewrite those whose normal form is free; list and leave the
+//	              others (a look-alike of another account, a refused address)
 //
 // up, down, init and mark-applied hold a PostgreSQL advisory lock while they
 // run, so concurrent deploys are safe.
@@ -54,6 +59,10 @@ Commands (the database is named by DATABASE_URL):
   unlock        release bun's migration table lock
   mark-applied  record every pending migration as applied without running it
   check         compare the bun models with the live schema; exit 1 listing each difference
+  check-emails  list stored emails that the current rules (NFC, IDNA A-label domain, no
+                invisible characters) would store differently or refuse; exit 1 if any
+  normalize-emails
+                rewrite those whose normal form no other user has; list the others and exit 1
 `
 
 // Exit codes.
@@ -94,6 +103,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"unlock":       unlock,
 		"mark-applied": markApplied,
 		"check":        check,
+
+		"check-emails":     checkEmails,
+		"normalize-emails": normalizeEmails,
 	}
 	fn, ok := dbCommands[cmd]
 	if !ok {

@@ -154,3 +154,31 @@ func TestCheckReportsDrift(t *testing.T) {
 		t.Errorf("check exit code %d, stderr:\n%s\nwant exit code %d, stderr:\n%s", r.code, r.stderr, exitError, want)
 	}
 }
+
+func TestCheckAndNormalizeEmails(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	dsn := dsnOf(t, db)
+	if r := runCmd(t, dsn, "check-emails"); r.code != exitOK || !strings.Contains(r.stdout, "every stored email is in the current normal form") {
+		t.Fatalf("check-emails on a clean table: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if _, err := db.ExecContext(context.Background(),
+		`INSERT INTO users (email, hashed_password) VALUES ('a@bücher.example', 'x'), (E'root\u200b@example.org', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	r := runCmd(t, dsn, "check-emails")
+	if r.code != exitError || !strings.Contains(r.stdout, `"a@xn--bcher-kva.example"`) || !strings.Contains(r.stdout, "would be rewritten") ||
+		!strings.Contains(r.stdout, "refused by the current rules") {
+		t.Errorf("check-emails with legacy rows: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCmd(t, dsn, "normalize-emails")
+	if r.code != exitError || !strings.Contains(r.stdout, "rewritten") || !strings.Contains(r.stdout, "left as is") {
+		t.Errorf("normalize-emails: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := db.ExecContext(context.Background(), `DELETE FROM users WHERE email LIKE E'root\u200b%'`); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCmd(t, dsn, "normalize-emails"); r.code != exitOK {
+		t.Errorf("normalize-emails once every row is normal: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

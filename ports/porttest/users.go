@@ -450,6 +450,72 @@ func UserRepository(t *testing.T, newRepos func(t *testing.T) Repos) {
 		}
 	})
 
+	t.Run("by live session", func(t *testing.T) {
+		t.Parallel()
+		users, fams := newRepos(t).pair()
+		u := mustCreate(t, users, "sam")
+		other := mustCreate(t, users, "tess")
+		sid, _ := mustFamily(t, fams, u, base)
+		ended, _ := mustFamily(t, fams, u, base)
+		otherSid, _ := mustFamily(t, fams, other, base)
+		if err := fams.Update(ctx, ended, func(f *domain.Family) error { f.End(base.Add(time.Minute)); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		now := base.Add(2 * time.Minute)
+		got, err := users.ByLiveSession(ctx, sid, now)
+		if err != nil {
+			t.Fatalf("ByLiveSession(live): %v", err)
+		}
+		checkSameUser(t, got, u)
+		if got.SessionEpoch() != u.SessionEpoch() {
+			t.Errorf("session epoch = %d, want %d", got.SessionEpoch(), u.SessionEpoch())
+		}
+		if got, err := users.ByLiveSession(ctx, otherSid, now); err != nil || got.ID() != other.ID() {
+			t.Errorf("ByLiveSession(other's session) = %v, %v; want user %d", got, err, other.ID())
+		}
+		notFound := map[string]struct {
+			sid uuid.UUID
+			at  time.Time
+		}{
+			"unknown session":           {uuid.New(), now},
+			"ended session":             {ended, now},
+			"at the absolute end":       {sid, base.Add(policy.MaxLifetime)},
+			"after the absolute end":    {sid, base.Add(policy.MaxLifetime + time.Second)},
+			"nil session id (no claim)": {uuid.Nil, now},
+		}
+		for name, c := range notFound {
+			if got, err := users.ByLiveSession(ctx, c.sid, c.at); !errors.Is(err, domain.ErrSessionNotFound) {
+				t.Errorf("%s: ByLiveSession = %v, %v; want ErrSessionNotFound", name, got, err)
+			}
+		}
+		if _, err := users.ByLiveSession(ctx, sid, base.Add(policy.MaxLifetime-time.Microsecond)); err != nil {
+			t.Errorf("just before the absolute end: %v, want the user", err)
+		}
+
+		// The user is read fresh with its session: a promotion shows at once.
+		mustPromote(t, users, u.ID())
+		if got, err := users.ByLiveSession(ctx, sid, now); err != nil || got.Role() != domain.RoleAdmin {
+			t.Errorf("after promotion: %v, %v; want role admin", got, err)
+		}
+		// Every change that ends sessions ends this lookup with them.
+		mustChangePassword(t, users, u.ID(), now)
+		if _, err := users.ByLiveSession(ctx, sid, now); !errors.Is(err, domain.ErrSessionNotFound) {
+			t.Errorf("after a password change ending every session: %v, want ErrSessionNotFound", err)
+		}
+		sid2, _ := mustFamily(t, fams, mustReload(t, users, u.ID()), now)
+		mustPromote(t, users, other.ID()) // so that u, an admin, is not the last one
+		mustSetActive(t, users, u.ID(), false, now)
+		if _, err := users.ByLiveSession(ctx, sid2, now); !errors.Is(err, domain.ErrSessionNotFound) {
+			t.Errorf("after deactivation: %v, want ErrSessionNotFound", err)
+		}
+		if n, err := fams.EndAllForUser(ctx, other.ID(), now, uuid.Nil); err != nil || n != 1 {
+			t.Fatalf("EndAllForUser = %d, %v", n, err)
+		}
+		if _, err := users.ByLiveSession(ctx, otherSid, now); !errors.Is(err, domain.ErrSessionNotFound) {
+			t.Errorf("after ending every session of the user: %v, want ErrSessionNotFound", err)
+		}
+	})
+
 	t.Run("list", func(t *testing.T) {
 		t.Parallel()
 		repo := newRepos(t).Users
@@ -508,6 +574,16 @@ func mustCreateEmail(t *testing.T, repo ports.UserRepository, email string) *dom
 	u, err := repo.Create(context.Background(), newUser(t, email))
 	if err != nil {
 		t.Fatalf("Create(%s): %v", email, err)
+	}
+	return u
+}
+
+// mustReload returns the stored state of the user with id.
+func mustReload(t *testing.T, repo ports.UserRepository, id domain.UserID) *domain.User {
+	t.Helper()
+	u, err := repo.ByID(context.Background(), id)
+	if err != nil {
+		t.Fatalf("ByID(%d): %v", id, err)
 	}
 	return u
 }

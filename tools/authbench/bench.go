@@ -33,8 +33,12 @@ type bench struct {
 	cl  *client
 
 	httpChains, inProcChains []string
-	disturbed                []string
-	postmaster               int
+	floodChains              []string
+	// hashRate is the argon2id ceiling the login phase measured, in hashes
+	// per second; the flood phase offers a multiple of it.
+	hashRate   float64
+	disturbed  []string
+	postmaster int
 }
 
 // benchmark prepares the database and the server, runs every phase and
@@ -79,7 +83,7 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 	defer b.srv.stop()
 	b.cl = newClient(b.srv.addr, o.concurrency)
 
-	for _, phase := range []func(context.Context) error{b.memory, b.refresh, b.login, b.me} {
+	for _, phase := range []func(context.Context) error{b.memory, b.refresh, b.login, b.me, b.flood} {
 		if err := phase(ctx); err != nil {
 			return b.rep, err
 		}
@@ -123,7 +127,7 @@ func (b *bench) step(format string, args ...any) {
 // one hash of benchPassword made with the default parameters, so a login
 // costs exactly one default hash.
 func (b *bench) seed(ctx context.Context) error {
-	h, err := password.NewHasher(password.DefaultParams(), 1)
+	h, err := password.NewHasher(password.DefaultParams(), 1, 0)
 	if err != nil {
 		return err
 	}
@@ -136,6 +140,9 @@ func (b *bench) seed(ctx context.Context) error {
 		return err
 	}
 	if b.inProcChains, err = b.db.seedChains(ctx, kindInProc, chains, hash); err != nil {
+		return err
+	}
+	if b.floodChains, err = b.db.seedChains(ctx, kindFlood, floodSessions, hash); err != nil {
 		return err
 	}
 	if _, err := b.db.seedChains(ctx, kindPgbench, b.o.pgFamilies, hash); err != nil {
@@ -173,6 +180,8 @@ func (b *bench) memory(ctx context.Context) error {
 	b.rep.info("RSS after the burst", mibs(m.after), "-", "-")
 	b.rep.note("burst bound = min(idle + 2 x GOMAXPROCS(%d) x %d MiB argon2id + 64 MiB, %s) = %s; the burst took %s",
 		runtime.GOMAXPROCS(0), argon2idMiB, mibs(burstCap), mibs(m.bound), m.burst.elapsed.Round(time.Millisecond))
+	b.rep.note("the burst's %d logins: %d answered 200, %d refused at once with 503 overloaded (the hash queue holds %d x GOMAXPROCS)",
+		b.o.burst, m.burst.ok-m.overloaded, m.overloaded, password.QueueFactor)
 	b.errorNote("login burst", m.burst)
 	return nil
 }
@@ -255,6 +264,7 @@ func (b *bench) login(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.hashRate = parallel
 	b.step("login: authd over HTTP")
 	loginUse := b.watchCPU("login", func() { r = logins(ctx, b.o, b.cl) })
 	// The ceiling is cores ÷ the time of one hash while every core hashes,

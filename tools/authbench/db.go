@@ -22,6 +22,7 @@ const (
 	kindLogin   = "login"   // users the login phase logs in
 	kindBurst   = "burst"   // users of the memory burst
 	kindMe      = "me"      // the user whose token GET /v1/users/me presents
+	kindFlood   = "flood"   // sessions refreshed during the login flood
 )
 
 // benchPassword is the password of every seeded user.

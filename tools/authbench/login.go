@@ -12,7 +12,7 @@ import (
 // a warm-up, averaged over runs hashes, and returns that time and the
 // ceiling GOMAXPROCS ÷ time, in hashes per second.
 func hashCeiling(ctx context.Context, runs int) (time.Duration, float64, error) {
-	h, err := password.NewHasher(password.DefaultParams(), 1)
+	h, err := password.NewHasher(password.DefaultParams(), 1, 0)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -33,7 +33,7 @@ func hashCeiling(ctx context.Context, runs int) (time.Duration, float64, error) 
 // the hashes per second: the ceiling the machine actually offers now.
 func parallelHashRate(ctx context.Context, d time.Duration) (float64, error) {
 	procs := runtime.GOMAXPROCS(0)
-	h, err := password.NewHasher(password.DefaultParams(), procs)
+	h, err := password.NewHasher(password.DefaultParams(), procs, 0)
 	if err != nil {
 		return 0, err
 	}

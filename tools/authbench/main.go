@@ -9,7 +9,9 @@
 //   - password logins/s against the argon2id ceiling, cores ÷ time of one
 //     hash (≥ 0.9×);
 //   - GET /v1/users/me requests/s (≥ 5,000, absolute);
-//   - resident memory idle (< 100 MiB) and bounded under a login burst.
+//   - resident memory idle (< 100 MiB) and bounded under a login burst;
+//   - a login flood at 10x the argon2id ceiling while refreshes run: RSS
+//     (< 250 MiB), refresh p99 (< 50 ms), no 5xx but 503 overloaded.
 //
 // It creates a fresh database through the admin DSN in AUTHBENCH_ADMIN_DSN,
 // migrates and seeds it, builds authd's cmd/authd (with authd's go.mod) and
