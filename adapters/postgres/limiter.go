@@ -183,20 +183,13 @@ const pruneBatch = 1000
 // IPs that logged in at or before now minus KnownIPTTL, and returns how many
 // rows it deleted. Expired rows change no decision; pruning only keeps the
 // tables small. Several instances may prune at once: each batch skips the
-// rows another holds.
+// rows another holds. The Janitor prunes the same rows with the same
+// statements.
 func (l *Limiter) Prune(ctx context.Context, now time.Time) (int, error) {
 	total := 0
-	for _, q := range []struct {
-		sql    string
-		cutoff time.Time
-	}{
-		{`DELETE FROM limit_counters WHERE (scope, key) IN (
-			SELECT scope, key FROM limit_counters WHERE expires_at <= ? LIMIT ? FOR UPDATE SKIP LOCKED)`, now},
-		{`DELETE FROM known_ips WHERE (account, ip) IN (
-			SELECT account, ip FROM known_ips WHERE succeeded_at <= ? LIMIT ? FOR UPDATE SKIP LOCKED)`, now.Add(-l.policy.KnownIPTTL)},
-	} {
+	for _, t := range limiterPruneTasks(l.policy.KnownIPTTL) {
 		for {
-			res, err := l.db.NewRaw(q.sql, q.cutoff, pruneBatch).Exec(ctx)
+			res, err := l.db.NewRaw(t.sql, t.cutoff(now), pruneBatch).Exec(ctx)
 			if err != nil {
 				return total, dbErr("prune limits", err)
 			}

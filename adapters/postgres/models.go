@@ -152,6 +152,10 @@ var (
 		{model: (*limitCounterRow)(nil), name: "ix_limit_counters_expires_at", columns: []string{"expires_at"}},
 		{model: (*knownIPRow)(nil), name: "ix_known_ips_succeeded_at", columns: []string{"succeeded_at"}},
 		{model: (*mailOutboxRow)(nil), name: "ix_mail_outbox_due", columns: []string{"next_attempt_at"}, where: "status = 'pending'"},
+		{model: (*familyRow)(nil), name: "ix_token_families_expires_at", columns: []string{"expires_at"}},
+		{model: (*familyRow)(nil), name: "ix_token_families_revoked_at", columns: []string{"revoked_at"}, where: "revoked_at IS NOT NULL"},
+		{model: (*authEventRow)(nil), name: "ix_auth_events_created_at", columns: []string{"created_at"}},
+		{model: (*mailOutboxRow)(nil), name: "ix_mail_outbox_done", columns: []string{"created_at"}, where: "status <> 'pending'"},
 	}
 )
 
