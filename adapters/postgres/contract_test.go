@@ -4,13 +4,19 @@ import (
 	"context"
 	"testing"
 
+	"github.com/uptrace/bun"
+
 	"authd/adapters/postgres"
 	"authd/adapters/postgres/pgtest"
 	"authd/ports/porttest"
 )
 
 func newRepos(t *testing.T) porttest.Repos {
-	db := pgtest.NewDB(t)
+	return reposOn(pgtest.NewDB(t))
+}
+
+// reposOn returns the PostgreSQL repositories on db.
+func reposOn(db *bun.DB) porttest.Repos {
 	return porttest.Repos{
 		Users:    postgres.NewUserRepository(db),
 		Families: postgres.NewFamilyRepository(db),
