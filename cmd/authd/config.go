@@ -167,6 +167,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HTTPIdleTimeout:  r.duration("AUTHD_HTTP_IDLE_TIMEOUT", 60*time.Second, time.Second, time.Hour),
 		ShutdownTimeout:  r.duration("AUTHD_SHUTDOWN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
 	}
+	// Prepared statements do not survive a pooler in transaction mode;
+	// auto prepares on direct connections only (README: "Through a
+	// connection pooler").
+	prepared := strings.ToLower(r.str("AUTHD_DB_PREPARED", pool.Prepared.String()))
+	if m, perr := postgres.ParsePreparedMode(prepared); perr == nil {
+		c.DB.Prepared = m
+	} else {
+		r.fail("AUTHD_DB_PREPARED", prepared, `must be "auto", "on" or "off"`)
+	}
 	if c.Env != "prod" && c.Env != "dev" {
 		r.fail("AUTHD_ENV", c.Env, `must be "prod" or "dev"`)
 	}

@@ -99,6 +99,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		"AUTHD_DB_DIAL_TIMEOUT":            "2s",
 		"AUTHD_DB_READ_TIMEOUT":            "3s",
 		"AUTHD_DB_WRITE_TIMEOUT":           "4s",
+		"AUTHD_DB_PREPARED":                "off",
 		"AUTHD_HTTP_READ_TIMEOUT":          "5s",
 		"AUTHD_HTTP_WRITE_TIMEOUT":         "6s",
 		"AUTHD_HTTP_IDLE_TIMEOUT":          "7s",
@@ -129,6 +130,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 			MaxOpenConns: 20, MaxIdleConns: 4,
 			ConnMaxLifetime: time.Hour, ConnMaxIdleTime: 2 * time.Minute,
 			DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second,
+			Prepared: postgres.PreparedOff,
 		},
 		HTTPReadTimeout:  5 * time.Second,
 		HTTPWriteTimeout: 6 * time.Second,
@@ -162,6 +164,8 @@ func TestLoadConfigAcceptedSpellings(t *testing.T) {
 		{"AUTHD_ISSUER", "http://auth.internal:8080/tenant", func(c Config) bool { return c.Issuer == "http://auth.internal:8080/tenant" }},
 		{"AUTHD_SESSION_MAX_LIFETIME", "336h", func(c Config) bool { return c.Session.MaxLifetime == c.Session.TokenTTL }},
 		{"AUTHD_ACCESS_TOKEN_TTL", "  1m ", func(c Config) bool { return c.AccessTokenTTL == time.Minute }},
+		{"AUTHD_DB_PREPARED", " ON ", func(c Config) bool { return c.DB.Prepared == postgres.PreparedOn }},
+		{"AUTHD_DB_PREPARED", "auto", func(c Config) bool { return c.DB.Prepared == postgres.PreparedAuto }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -215,6 +219,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{map[string]string{"AUTHD_DB_DIAL_TIMEOUT": "1h"}, "AUTHD_DB_DIAL_TIMEOUT"},
 		{map[string]string{"AUTHD_DB_READ_TIMEOUT": "1"}, "AUTHD_DB_READ_TIMEOUT"},
 		{map[string]string{"AUTHD_DB_WRITE_TIMEOUT": "0s"}, "AUTHD_DB_WRITE_TIMEOUT"},
+		{map[string]string{"AUTHD_DB_PREPARED": "true"}, "AUTHD_DB_PREPARED"},
 		{map[string]string{"AUTHD_HTTP_READ_TIMEOUT": "x"}, "AUTHD_HTTP_READ_TIMEOUT"},
 		{map[string]string{"AUTHD_HTTP_WRITE_TIMEOUT": "11m"}, "AUTHD_HTTP_WRITE_TIMEOUT"},
 		{map[string]string{"AUTHD_HTTP_IDLE_TIMEOUT": "100ms"}, "AUTHD_HTTP_IDLE_TIMEOUT"},

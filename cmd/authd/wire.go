@@ -66,8 +66,9 @@ func newLogger(cfg Config) *slog.Logger {
 	return log
 }
 
-// newDB opens the database, pings it on start and closes it on stop.
-func newDB(lc fx.Lifecycle, cfg Config) (*bun.DB, error) {
+// newDB opens the database, pings it on start, logs whether its
+// connections prepare statements, and closes it on stop.
+func newDB(lc fx.Lifecycle, cfg Config, log *slog.Logger) (*bun.DB, error) {
 	db, err := postgres.Open(cfg.DatabaseURL, cfg.DB)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -76,6 +77,21 @@ func newDB(lc fx.Lifecycle, cfg Config) (*bun.DB, error) {
 		OnStart: func(ctx context.Context) error {
 			if err := db.PingContext(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
+			}
+			prepares, err := postgres.PreparesStatements(ctx, db)
+			if err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			mode := cfg.DB.Prepared
+			switch {
+			case prepares:
+				log.Info("database statements are prepared once per connection", "AUTHD_DB_PREPARED", mode.String())
+			case mode == postgres.PreparedAuto:
+				log.Info("database statements are sent unprepared: the server does not see this connection's own address "+
+					"(a pooler or a proxy is in between, or it is a Unix socket); AUTHD_DB_PREPARED=on prepares them",
+					"AUTHD_DB_PREPARED", mode.String())
+			default:
+				log.Info("database statements are sent unprepared", "AUTHD_DB_PREPARED", mode.String())
 			}
 			return nil
 		},
