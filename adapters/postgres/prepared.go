@@ -2,12 +2,16 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/uptrace/bun"
@@ -20,8 +24,8 @@ import (
 // execution only. A failed preparation (the database is down) is retried
 // on the next call.
 //
-// On a connection that does not prepare (see PreparedMode) the statement is
-// sent whole each time instead, still in one round trip.
+// A connection behind a pooler sends it named or unprepared instead (see
+// PreparedMode), still in one round trip.
 type preparedStmt struct {
 	db    *sql.DB
 	query string
@@ -47,30 +51,31 @@ func (p *preparedStmt) get(ctx context.Context) (*sql.Stmt, error) {
 	return p.stmt, nil
 }
 
-// PreparedMode says whether the connections of a handle prepare the
-// statements the repositories prepare.
+// PreparedMode says how the connections of a handle send the statements
+// that the repositories prepare.
 //
-// A prepared statement lives in one server session. A pooler in
-// transaction mode (PgBouncer before 1.21, or with max_prepared_statements
-// at 0) gives each transaction to whichever server connection is free, so a
-// statement prepared through it is missing, or another client's, on the
-// next call: those connections must not prepare.
+// A statement prepared with the extended protocol lives in one server
+// session. A pooler in transaction mode (PgBouncer before 1.21, or later
+// ones with max_prepared_statements at 0) gives each transaction to
+// whichever server connection is free, so such a statement is missing, or
+// another client's, on the next call: connections through a pooler must
+// not prepare that way.
 type PreparedMode int
 
 const (
-	// PreparedAuto prepares on each connection that reaches PostgreSQL
-	// directly and on no other. A connection is direct when the server
-	// sees its own two TCP endpoints: behind a pooler or a proxy it sees
-	// the pooler's connection instead. A Unix socket cannot tell, so it
-	// does not prepare either. A wrong verdict can only cost the plan
-	// cache, never an error.
+	// PreparedAuto prepares with the extended protocol on each connection
+	// that reaches PostgreSQL directly, and sends named statements on any
+	// other (StatementsNamed). A connection is direct when the server sees
+	// its own two TCP endpoints: behind a pooler or a proxy it sees the
+	// pooler's connection instead. A Unix socket cannot tell, so it is
+	// not direct either. A wrong verdict can only cost speed, never an
+	// error.
 	PreparedAuto PreparedMode = iota
-	// PreparedOn prepares on every connection, once per statement.
+	// PreparedOn prepares with the extended protocol on every connection
+	// (StatementsPrepared): for direct connections, and for poolers that
+	// track prepared statements themselves.
 	PreparedOn
-	// PreparedOff prepares on none: each statement is sent whole, with its
-	// arguments, in one simple-protocol Query message, as bun sends every
-	// other statement. That is still one round trip per statement, and it
-	// leaves nothing behind in the server session.
+	// PreparedOff never prepares (StatementsUnprepared).
 	PreparedOff
 )
 
@@ -97,26 +102,54 @@ func (m PreparedMode) String() string {
 	return fmt.Sprintf("PreparedMode(%d)", int(m))
 }
 
-// PreparesStatements reports whether a connection of db, opened or reused
-// now, prepares statements: always with PreparedOn, never with
-// PreparedOff, and with PreparedAuto when it reaches PostgreSQL directly.
-func PreparesStatements(ctx context.Context, db *bun.DB) (bool, error) {
+// Statements is how one connection sends the statements that the
+// repositories prepare. Each way costs one round trip per statement once
+// warm.
+type Statements string
+
+const (
+	// StatementsPrepared statements are prepared with the extended
+	// protocol on first use on the connection, then bound and executed;
+	// planned once.
+	StatementsPrepared Statements = "prepared"
+	// StatementsNamed statements are executed by name with the SQL command
+	// EXECUTE, the arguments in the command. The name is derived from the
+	// statement's text, so every server session that has it holds the
+	// same statement; when the server connection the pooler picked has not
+	// got it yet, it is prepared there with the SQL command PREPARE and
+	// executed again (two more round trips, once per server connection).
+	// The server plans them as it plans prepared statements. Outside
+	// transactions only: inside one a statement is sent unprepared.
+	StatementsNamed Statements = "named"
+	// StatementsUnprepared statements are sent whole, with their
+	// arguments, in every call: planned every time, and nothing stays in
+	// the server session.
+	StatementsUnprepared Statements = "unprepared"
+)
+
+// StatementsOf reports how a connection of db, opened or reused now,
+// sends the statements that the repositories prepare.
+func StatementsOf(ctx context.Context, db *bun.DB) (Statements, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return false, dbErr("connect", err)
+		return "", dbErr("connect", err)
 	}
 	defer conn.Close()
-	var prepares bool
+	how := StatementsPrepared
 	err = conn.Raw(func(dc any) error {
-		_, unprepared := dc.(unpreparedConn)
-		prepares = !unprepared
+		if c, ok := dc.(*unpreparedConn); ok {
+			how = StatementsUnprepared
+			if c.named {
+				how = StatementsNamed
+			}
+		}
 		return nil
 	})
-	return prepares, err
+	return how, err
 }
 
 // connector opens pgdriver connections and hands out those that must not
-// prepare as unpreparedConn.
+// prepare with the extended protocol as unpreparedConn.
 type connector struct {
 	*pgdriver.Connector
 	mode PreparedMode
@@ -133,69 +166,170 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if !ok {
 		return dc, nil
 	}
-	if c.mode == PreparedAuto {
-		direct, err := reachesServerDirectly(ctx, cn)
-		if err != nil {
-			_ = cn.Close()
-			return nil, err
-		}
-		if direct {
-			return cn, nil
-		}
+	if c.mode == PreparedOff {
+		return &unpreparedConn{Conn: cn}, nil
 	}
-	return unpreparedConn{cn}, nil
+	direct, err := reachesServerDirectly(ctx, cn)
+	if err != nil {
+		_ = cn.Close()
+		return nil, err
+	}
+	if direct {
+		return cn, nil
+	}
+	return &unpreparedConn{Conn: cn, named: true}, nil
 }
 
-// unpreparedConn is a connection whose PrepareContext prepares nothing:
-// the statement it returns sends its query with the call's arguments
-// through the connection's QueryContext and ExecContext, which pgdriver
-// implements with the simple query protocol, formatting the arguments into
-// the query. Everything else is the pgdriver connection's own.
+// unpreparedConn is a connection whose PrepareContext prepares nothing on
+// the server: the statement it returns sends SQL text, with the call's
+// arguments, through the connection's QueryContext and ExecContext, which
+// pgdriver implements with the simple query protocol, formatting the
+// arguments into the text as it does for every statement bun sends.
+// Everything else is the pgdriver connection's own.
 type unpreparedConn struct {
 	*pgdriver.Conn
+	named bool // StatementsNamed rather than StatementsUnprepared
+	inTx  bool // between BeginTx and the end of that transaction
 }
 
-func (c unpreparedConn) Prepare(query string) (driver.Stmt, error) {
+func (c *unpreparedConn) Prepare(query string) (driver.Stmt, error) {
 	return c.PrepareContext(context.Background(), query)
 }
 
-func (c unpreparedConn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
+func (c *unpreparedConn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
 	if !c.IsValid() {
 		return nil, driver.ErrBadConn
 	}
-	return unpreparedStmt{cn: c.Conn, query: query}, nil
+	sum := sha256.Sum256([]byte(query))
+	return &unpreparedStmt{c: c, query: query, name: "authd_" + hex.EncodeToString(sum[:10])}, nil
 }
 
-// unpreparedStmt is a statement that the server never sees prepared.
+func (c *unpreparedConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *unpreparedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.Conn.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.inTx = true
+	return unpreparedTx{Tx: tx, c: c}, nil
+}
+
+// unpreparedTx notes the end of its connection's transaction.
+type unpreparedTx struct {
+	driver.Tx
+	c *unpreparedConn
+}
+
+func (t unpreparedTx) Commit() error {
+	t.c.inTx = false
+	return t.Tx.Commit()
+}
+
+func (t unpreparedTx) Rollback() error {
+	t.c.inTx = false
+	return t.Tx.Rollback()
+}
+
+// unpreparedStmt is a statement that is never prepared with the extended
+// protocol: sent unprepared, or named (see StatementsNamed).
 type unpreparedStmt struct {
-	cn    *pgdriver.Conn
+	c     *unpreparedConn
 	query string
+	name  string // its name as a named statement
 }
 
 var (
-	_ driver.StmtExecContext  = unpreparedStmt{}
-	_ driver.StmtQueryContext = unpreparedStmt{}
+	_ driver.StmtExecContext  = (*unpreparedStmt)(nil)
+	_ driver.StmtQueryContext = (*unpreparedStmt)(nil)
 )
 
-func (s unpreparedStmt) Close() error { return nil }
+// SQLSTATE codes of named statements.
+const (
+	undefinedPreparedStatement = "26000" // EXECUTE: the server session lacks it
+	duplicatePreparedStatement = "42P05" // PREPARE: the server session has it
+)
+
+// namedAttempts bounds how often a call finds its named statement missing
+// (each time on another server connection) before it sends the statement
+// unprepared.
+const namedAttempts = 3
+
+func (s *unpreparedStmt) Close() error { return nil }
 
 // NumInput returns -1: pgdriver checks the arguments against the query.
-func (s unpreparedStmt) NumInput() int { return -1 }
+func (s *unpreparedStmt) NumInput() int { return -1 }
 
-func (s unpreparedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return s.cn.ExecContext(ctx, s.query, args)
+func (s *unpreparedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	var res driver.Result
+	err := s.send(ctx, len(args), func(query string) (err error) {
+		res, err = s.c.ExecContext(ctx, query, args)
+		return err
+	})
+	return res, err
 }
 
-func (s unpreparedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return s.cn.QueryContext(ctx, s.query, args)
+func (s *unpreparedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	var rows driver.Rows
+	err := s.send(ctx, len(args), func(query string) (err error) {
+		rows, err = s.c.QueryContext(ctx, query, args)
+		return err
+	})
+	return rows, err
 }
 
-func (s unpreparedStmt) Exec(args []driver.Value) (driver.Result, error) {
+func (s *unpreparedStmt) Exec(args []driver.Value) (driver.Result, error) {
 	return s.ExecContext(context.Background(), named(args))
 }
 
-func (s unpreparedStmt) Query(args []driver.Value) (driver.Rows, error) {
+func (s *unpreparedStmt) Query(args []driver.Value) (driver.Rows, error) {
 	return s.QueryContext(context.Background(), named(args))
+}
+
+// send runs the statement, with n arguments, through run, which sends SQL
+// text with the call's arguments: unprepared, or as a named statement,
+// preparing it first on a server connection that lacks it.
+func (s *unpreparedStmt) send(ctx context.Context, n int, run func(query string) error) error {
+	if !s.c.named || s.c.inTx {
+		// In a transaction a missing statement would abort it.
+		return run(s.query)
+	}
+	execute := "EXECUTE " + s.name
+	if n > 0 {
+		params := make([]string, n)
+		for i := range params {
+			params[i] = "$" + strconv.Itoa(i+1)
+		}
+		execute += "(" + strings.Join(params, ", ") + ")"
+	}
+	for range namedAttempts {
+		err := run(execute)
+		if !hasCode(err, undefinedPreparedStatement) {
+			return err
+		}
+		// The pooler may give the PREPARE, and the next EXECUTE, other
+		// server connections: hence the loop.
+		_, err = s.c.ExecContext(ctx, "PREPARE "+s.name+" AS "+s.query, nil)
+		var pgErr pgdriver.Error
+		switch {
+		case err == nil, hasCode(err, duplicatePreparedStatement):
+		case errors.As(err, &pgErr):
+			// The server will not prepare it (a parameter of unknown
+			// type, say): the text alone still works.
+			return run(s.query)
+		default:
+			return err
+		}
+	}
+	return run(s.query)
+}
+
+// hasCode reports whether err is a PostgreSQL error with SQLSTATE code.
+func hasCode(err error, code string) bool {
+	var pgErr pgdriver.Error
+	return errors.As(err, &pgErr) && pgErr.Field('C') == code
 }
 
 func named(args []driver.Value) []driver.NamedValue {

@@ -55,29 +55,34 @@ func TestRotationRoundTrips(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.NewMigratedDatabase(t)
 	prepared := []string{"PBPB", "BB", "BB"}
-	unprepared := []string{"QQ", "QQ", "QQ"}
 	for _, tc := range []struct {
-		mode     postgres.PreparedMode
-		want     []string
-		prepares bool
+		mode postgres.PreparedMode
+		want []string
+		how  postgres.Statements
 	}{
-		{postgres.PreparedAuto, prepared, true},
-		{postgres.PreparedOn, prepared, true},
-		{postgres.PreparedOff, unprepared, false},
+		{postgres.PreparedAuto, prepared, postgres.StatementsPrepared},
+		{postgres.PreparedOn, prepared, postgres.StatementsPrepared},
+		{postgres.PreparedOff, []string{"QQ", "QQ", "QQ"}, postgres.StatementsUnprepared},
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			t.Parallel()
-			checkRotationRoundTrips(t, dsn, tc.mode, tc.want, tc.prepares)
+			w := newWiredRotations(t, dsn, tc.mode)
+			w.check(t, tc.want)
+			w.checkStatements(t, tc.how)
 		})
 	}
 }
 
-// checkRotationRoundTrips opens dsn with a single connection in mode,
-// rotates a fresh session three times and compares the round trips of each
-// rotation with want ('P' a prepare, 'B' an execution of a prepared
-// statement, 'Q' a simple-protocol query), and whether the connection
-// prepares with prepares.
-func checkRotationRoundTrips(t *testing.T, dsn string, mode postgres.PreparedMode, want []string, prepares bool) {
+// wiredRotations rotates one session through a handle with a single
+// connection, watching the wire.
+type wiredRotations struct {
+	r      repos
+	w      *wire
+	secret string
+	n      int
+}
+
+func newWiredRotations(t *testing.T, dsn string, mode postgres.PreparedMode) *wiredRotations {
 	t.Helper()
 	w := &wire{}
 	db, err := postgres.OpenWrapped(dsn, postgres.PoolOptions{MaxOpenConns: 1, Prepared: mode}, w.wrap)
@@ -89,19 +94,34 @@ func checkRotationRoundTrips(t *testing.T, dsn string, mode postgres.PreparedMod
 	u := r.createUser(t, fmt.Sprintf("trips-%s@example.com", mode), domain.RoleUser)
 	_, secret := r.login(t, u, t0)
 	w.take()
+	return &wiredRotations{r: r, w: w, secret: secret}
+}
+
+// check rotates the session len(want) times and compares the round trips
+// of each rotation with want: one letter per round trip, the type of the
+// first message the client sent in it ('P' a prepare, 'B' an execution of
+// a prepared statement, 'Q' a simple-protocol query).
+func (wr *wiredRotations) check(t *testing.T, want []string) {
+	t.Helper()
 	var got []string
-	for i := range want {
-		if secret, err = r.rotate(secret, t0.Add(time.Duration(i+1)*time.Minute)); err != nil {
-			t.Fatalf("rotation %d: %v", i+1, err)
+	for range want {
+		wr.n++
+		next, err := wr.r.rotate(wr.secret, t0.Add(time.Duration(wr.n)*time.Minute))
+		if err != nil {
+			t.Fatalf("rotation %d: %v", wr.n, err)
 		}
-		got = append(got, w.take())
+		wr.secret = next
+		got = append(got, wr.w.take())
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("round trips of each rotation, by first message type (-want +got):\n%s", diff)
 	}
-	p, err := postgres.PreparesStatements(context.Background(), db)
-	if err != nil || p != prepares {
-		t.Errorf("PreparesStatements = %v, %v; want %v", p, err, prepares)
+}
+
+func (wr *wiredRotations) checkStatements(t *testing.T, want postgres.Statements) {
+	t.Helper()
+	if got, err := postgres.StatementsOf(context.Background(), wr.r.db); err != nil || got != want {
+		t.Errorf("StatementsOf = %q, %v; want %q", got, err, want)
 	}
 }
 

@@ -48,8 +48,8 @@ func TestEndToEndThroughPgBouncer(t *testing.T) {
 	var total, failures atomic.Int64
 	s.API.hc.Transport = statusCounter{base: s.API.hc.Transport, total: &total, failures: &failures}
 	api := s.API
-	if !strings.Contains(s.Logs(), "database statements are sent unprepared") {
-		t.Errorf("the start-up log does not say that statements go unprepared through the pooler:\n%s", s.Logs())
+	if !strings.Contains(s.Logs(), `"statements":"named"`) {
+		t.Errorf("the start-up log does not say that statements are named through the pooler:\n%s", s.Logs())
 	}
 
 	// Concurrent refresh chains, one session per worker.

@@ -66,8 +66,8 @@ func newLogger(cfg Config) *slog.Logger {
 	return log
 }
 
-// newDB opens the database, pings it on start, logs whether its
-// connections prepare statements, and closes it on stop.
+// newDB opens the database, pings it on start, logs how its connections
+// send the statements the repositories prepare, and closes it on stop.
 func newDB(lc fx.Lifecycle, cfg Config, log *slog.Logger) (*bun.DB, error) {
 	db, err := postgres.Open(cfg.DatabaseURL, cfg.DB)
 	if err != nil {
@@ -78,21 +78,11 @@ func newDB(lc fx.Lifecycle, cfg Config, log *slog.Logger) (*bun.DB, error) {
 			if err := db.PingContext(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
 			}
-			prepares, err := postgres.PreparesStatements(ctx, db)
+			how, err := postgres.StatementsOf(ctx, db)
 			if err != nil {
 				return fmt.Errorf("database: %w", err)
 			}
-			mode := cfg.DB.Prepared
-			switch {
-			case prepares:
-				log.Info("database statements are prepared once per connection", "AUTHD_DB_PREPARED", mode.String())
-			case mode == postgres.PreparedAuto:
-				log.Info("database statements are sent unprepared: the server does not see this connection's own address "+
-					"(a pooler or a proxy is in between, or it is a Unix socket); AUTHD_DB_PREPARED=on prepares them",
-					"AUTHD_DB_PREPARED", mode.String())
-			default:
-				log.Info("database statements are sent unprepared", "AUTHD_DB_PREPARED", mode.String())
-			}
+			log.Info("database connected", "statements", string(how), "AUTHD_DB_PREPARED", cfg.DB.Prepared.String())
 			return nil
 		},
 		OnStop: func(context.Context) error { return db.Close() },
