@@ -66,7 +66,7 @@ run: ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .data/pg unless
 	exec $(DATA)/bin/authd serve
 
 .PHONY: test
-test: ## Run every test with the race detector, PostgreSQL included, then fuzz briefly
+test: ## Run every test with the race detector, PostgreSQL and PgBouncer included, then fuzz briefly
 	@if [[ -z "$${AUTHD_TEST_DATABASE_URL:-}" ]]; then
 		# Stop the cluster afterwards only if this run started it.
 		if ! .ci/pg.sh status $(DATA)/test-pg; then
@@ -75,6 +75,9 @@ test: ## Run every test with the race detector, PostgreSQL included, then fuzz b
 		AUTHD_TEST_DATABASE_URL=$$(.ci/pg.sh start $(DATA)/test-pg $(TEST_PGPORT))
 		export AUTHD_TEST_DATABASE_URL
 	fi
+	# The PgBouncer tests start their own through .ci/pgbouncer.sh: install
+	# Debian's package now (as root, when it is missing), not inside a test.
+	if [[ $$(id -u) -eq 0 ]]; then .ci/pgbouncer.sh install; fi
 	echo "go test $(GO_TEST_FLAGS) ./... (PostgreSQL: $$AUTHD_TEST_DATABASE_URL)"
 	go test $(GO_TEST_FLAGS) ./...
 	echo "go test $(GO_TEST_FLAGS) ./... in $(TOOL_DIR)"
