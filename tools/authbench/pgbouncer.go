@@ -36,7 +36,7 @@ func (b *bench) pgbouncer(ctx context.Context) error {
 		return nil
 	}
 	b.step("refresh through PgBouncer: starting PgBouncer, seeding sessions, starting two more authd")
-	pool, err := startPgBouncer(ctx, b.o, b.db.dsn, filepath.Join(b.dir, "pgbouncer"))
+	pool, err := startPgBouncer(ctx, b.o, b.db.dsn, b.db.socketDir(ctx), filepath.Join(b.dir, "pgbouncer"))
 	if err != nil {
 		// The other phases do not need it; the bar fails visibly.
 		b.rep.bar("refresh rotations/s, HTTP through PgBouncer", "-", "-", "-", fmt.Sprintf(">= %.1fx", pgbouncerTarget), false)
@@ -102,9 +102,9 @@ func (b *bench) pgbouncer(ctx context.Context) error {
 		pooled.res.rate() >= pgbouncerTarget*direct.res.rate() && pooled.res.failed == 0 && direct.res.failed == 0)
 	b.rep.info("refresh rotations/s, HTTP direct, unprepared", perSec(unprepared.res.rate(), "rot"), ref,
 		ratio(unprepared.res.rate(), direct.res.rate()))
-	b.rep.note("PgBouncer %s in transaction mode (%s), at most %d server connections, in front of the same cluster; "+
+	b.rep.note("PgBouncer %s in transaction mode (%s), at most %d server connections, in front of the same cluster (through %s); "+
 		"authd with its defaults (AUTHD_DB_PREPARED=auto) sends prepared statements directly and named statements (SQL PREPARE/EXECUTE) through PgBouncer",
-		pool.version, filepath.Base(pool.script), pool.size)
+		pool.version, filepath.Base(pool.script), pool.size, pool.upstream)
 	for _, r := range runs {
 		b.rep.note("CPU during refresh %s: %s (PgBouncer %.2f of the rest); per rotation: authd %s, PostgreSQL %s, PgBouncer %s",
 			r.kind, r.use, r.bouncer, perOp(r.use.server, r.res.rate()), perOp(r.use.pg, r.res.rate()), perOp(r.bouncer, r.res.rate()))
@@ -125,12 +125,15 @@ func (b *bench) extraServer(ctx context.Context, name, dsn string, env ...string
 // pgbouncerProc is a PgBouncer started with .ci/pgbouncer.sh.
 type pgbouncerProc struct {
 	script, dir, dsn, version string
+	upstream                  string // how it reaches PostgreSQL
 	pid, size                 int
 }
 
 // startPgBouncer starts a PgBouncer in transaction mode in dir, in front of
-// the server of dsn, and returns it with dsn routed through it.
-func startPgBouncer(ctx context.Context, o options, dsn, dir string) (*pgbouncerProc, error) {
+// the server of dsn, and returns it with dsn routed through it. PgBouncer
+// reaches the server through its Unix socket in socketDir when that is not
+// empty, as a PgBouncer beside PostgreSQL usually does, else like dsn.
+func startPgBouncer(ctx context.Context, o options, dsn, socketDir, dir string) (*pgbouncerProc, error) {
 	root, err := authdRoot(ctx)
 	if err != nil {
 		return nil, err
@@ -152,7 +155,12 @@ func startPgBouncer(ctx context.Context, o options, dsn, dir string) (*pgbouncer
 	if user == "" {
 		user = "postgres"
 	}
-	upstream := []string{"host=" + u.Hostname(), "port=" + u.Port(), "user=" + user}
+	p.upstream = "TCP " + u.Host
+	host := u.Hostname()
+	if socketDir != "" {
+		host, p.upstream = socketDir, "its Unix socket"
+	}
+	upstream := []string{"host=" + host, "port=" + u.Port(), "user=" + user}
 	if pw, ok := u.User.Password(); ok {
 		upstream = append(upstream, "password="+pw)
 	}
@@ -190,4 +198,22 @@ func startPgBouncer(ctx context.Context, o options, dsn, dir string) (*pgbouncer
 // stop stops the PgBouncer.
 func (p *pgbouncerProc) stop() {
 	_ = exec.Command(p.script, "stop", p.dir).Run()
+}
+
+// socketDir returns the folder of the cluster's Unix socket when the
+// cluster runs on this machine and has one, else "".
+func (b *benchDB) socketDir(ctx context.Context) string {
+	var dirs, port string
+	if err := b.db.QueryRowContext(ctx, "SELECT current_setting('unix_socket_directories'), current_setting('port')").Scan(&dirs, &port); err != nil {
+		return ""
+	}
+	dir, _, _ := strings.Cut(dirs, ",")
+	dir = strings.TrimSpace(dir)
+	if dir == "" || !filepath.IsAbs(dir) {
+		return ""
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".s.PGSQL."+port)); err != nil {
+		return ""
+	}
+	return dir
 }
