@@ -36,10 +36,10 @@ type PoolOptions struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds sending one request to the server.
 	WriteTimeout time.Duration
-	// Prepared says which connections prepare the repositories' hot
-	// statements; the zero value, PreparedAuto, prepares on direct
-	// connections only, so the handle also works through a pooler in
-	// transaction mode.
+	// Prepared says how connections send the statements the repositories
+	// prepare; the zero value, PreparedAuto, prepares them on direct
+	// connections and sends them named on others, so that the handle also
+	// works through a pooler in transaction mode.
 	Prepared PreparedMode
 }
 
@@ -97,10 +97,11 @@ func (o PoolOptions) withDefaults() PoolOptions {
 // call PingContext to check that the server answers.
 //
 // The handle may reach PostgreSQL through a pooler in transaction mode such
-// as PgBouncer: nothing the repositories do keeps state in the server
+// as PgBouncer: nothing the repositories do depends on state in the server
 // session beyond one transaction (their advisory locks are
-// transaction-scoped), and opts.Prepared keeps prepared statements off
-// such connections. Migrations are the exception: Up and Down hold a
+// transaction-scoped; named statements are prepared again wherever they
+// are missing), and opts.Prepared keeps protocol-level prepared statements
+// off such connections. Migrations are the exception: Up and Down hold a
 // session advisory lock, so they must run against PostgreSQL directly.
 func Open(dsn string, opts PoolOptions) (*bun.DB, error) {
 	return open(dsn, opts)
