@@ -95,7 +95,7 @@ run: $(MAILPIT) ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .dat
 	exec $(DATA)/bin/authd serve
 
 .PHONY: test
-test: $(MAILPIT) ## Run every test with the race detector, PostgreSQL, nginx and Mailpit included, then fuzz briefly
+test: $(MAILPIT) ## Run every test with the race detector, PostgreSQL, PgBouncer, nginx and Mailpit included, then fuzz briefly
 	@.ci/deps.sh $(TEST_DEPS)
 	export AUTHD_TEST_MAILPIT="$(CURDIR)/$(MAILPIT)"
 	if [[ -z "$${AUTHD_TEST_DATABASE_URL:-}" ]]; then
@@ -106,6 +106,9 @@ test: $(MAILPIT) ## Run every test with the race detector, PostgreSQL, nginx and
 		AUTHD_TEST_DATABASE_URL=$$(.ci/pg.sh start $(DATA)/test-pg $(TEST_PGPORT))
 		export AUTHD_TEST_DATABASE_URL
 	fi
+	# The PgBouncer tests start their own through .ci/pgbouncer.sh: install
+	# Debian's package now (as root, when it is missing), not inside a test.
+	if [[ $$(id -u) -eq 0 ]]; then .ci/pgbouncer.sh install; fi
 	echo "go test $(GO_TEST_FLAGS) ./... (PostgreSQL: $$AUTHD_TEST_DATABASE_URL)"
 	go test $(GO_TEST_FLAGS) ./...
 	echo "go test $(GO_TEST_FLAGS) ./... in $(TOOL_DIR)"

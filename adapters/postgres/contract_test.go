@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/uptrace/bun"
+
 	"authd/adapters/postgres"
 	"authd/adapters/postgres/pgtest"
 	"authd/domain"
@@ -11,7 +13,11 @@ import (
 )
 
 func newRepos(t *testing.T) porttest.Repos {
-	db := pgtest.NewDB(t)
+	return reposOn(pgtest.NewDB(t))
+}
+
+// reposOn returns the PostgreSQL repositories on db.
+func reposOn(db *bun.DB) porttest.Repos {
 	return porttest.Repos{
 		Users:    postgres.NewUserRepository(db),
 		Families: postgres.NewFamilyRepository(db),

@@ -36,6 +36,11 @@ type PoolOptions struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds sending one request to the server.
 	WriteTimeout time.Duration
+	// Prepared says how connections send the statements the repositories
+	// prepare; the zero value, PreparedAuto, prepares them on direct
+	// connections and sends them named on others, so that the handle also
+	// works through a pooler in transaction mode.
+	Prepared PreparedMode
 }
 
 // DefaultPoolOptions returns the pool settings used by authd: a few
@@ -90,16 +95,35 @@ func (o PoolOptions) withDefaults() PoolOptions {
 // Open returns a bun handle on the PostgreSQL database named by dsn
 // (postgres://user:pass@host:port/db?sslmode=disable). It does not connect;
 // call PingContext to check that the server answers.
+//
+// The handle may reach PostgreSQL through a pooler in transaction mode such
+// as PgBouncer: nothing the repositories do depends on state in the server
+// session beyond one transaction (their advisory locks are
+// transaction-scoped; named statements are prepared again wherever they
+// are missing), and opts.Prepared keeps protocol-level prepared statements
+// off such connections. Migrations are the exception: Up and Down hold a
+// session advisory lock, so they must run against PostgreSQL directly.
 func Open(dsn string, opts PoolOptions) (*bun.DB, error) {
+	return open(dsn, opts)
+}
+
+// open is Open with extra driver options, which tests use to watch the
+// connections.
+func open(dsn string, opts PoolOptions, extra ...pgdriver.Option) (*bun.DB, error) {
 	if dsn == "" {
 		return nil, fmt.Errorf("postgres: empty DSN")
 	}
 	opts = opts.withDefaults()
-	connector, err := newConnector(dsn, opts)
+	switch opts.Prepared {
+	case PreparedAuto, PreparedOn, PreparedOff:
+	default:
+		return nil, fmt.Errorf("postgres: unknown %v", opts.Prepared)
+	}
+	pc, err := newConnector(dsn, opts, extra)
 	if err != nil {
 		return nil, err
 	}
-	sqldb := sql.OpenDB(connector)
+	sqldb := sql.OpenDB(connector{Connector: pc, mode: opts.Prepared})
 	sqldb.SetMaxOpenConns(opts.MaxOpenConns)
 	sqldb.SetMaxIdleConns(opts.MaxIdleConns)
 	sqldb.SetConnMaxLifetime(opts.ConnMaxLifetime)
@@ -109,7 +133,7 @@ func Open(dsn string, opts PoolOptions) (*bun.DB, error) {
 
 // newConnector builds the driver's connector, turning the panic pgdriver
 // raises on a malformed DSN into an error.
-func newConnector(dsn string, opts PoolOptions) (c *pgdriver.Connector, err error) {
+func newConnector(dsn string, opts PoolOptions, extra []pgdriver.Option) (c *pgdriver.Connector, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// The panic value may quote the DSN, password included.
@@ -122,5 +146,6 @@ func newConnector(dsn string, opts PoolOptions) (c *pgdriver.Connector, err erro
 		pgdriver.WithDialTimeout(opts.DialTimeout),
 		pgdriver.WithReadTimeout(opts.ReadTimeout),
 		pgdriver.WithWriteTimeout(opts.WriteTimeout),
+		pgdriver.WithOptions(extra...),
 	), nil
 }

@@ -201,6 +201,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.RequestTimeout = r.duration("AUTHD_REQUEST_TIMEOUT", 10*time.Second, 100*time.Millisecond, 10*time.Minute)
 	c.HashQueue = r.integer("AUTHD_HASH_QUEUE", password.QueueFactor*c.HashConcurrency, 1, 1_000_000)
 
+	// Prepared statements do not survive a pooler in transaction mode;
+	// auto prepares on direct connections only (README: "Through a
+	// connection pooler").
+	prepared := strings.ToLower(r.str("AUTHD_DB_PREPARED", pool.Prepared.String()))
+	if m, perr := postgres.ParsePreparedMode(prepared); perr == nil {
+		c.DB.Prepared = m
+	} else {
+		r.fail("AUTHD_DB_PREPARED", prepared, `must be "auto", "on" or "off"`)
+	}
 	if c.Env != "prod" && c.Env != "dev" {
 		r.fail("AUTHD_ENV", c.Env, `must be "prod" or "dev"`)
 	}

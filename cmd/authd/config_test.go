@@ -125,6 +125,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		"AUTHD_METRICS_ADDR":                 "0.0.0.0:9100",
 		"AUTHD_REQUEST_TIMEOUT":              "9s",
 		"AUTHD_HASH_QUEUE":                   "12",
+		"AUTHD_DB_PREPARED":                  "off",
 	}
 	got, err := LoadConfig(envMap(env))
 	if err != nil {
@@ -156,6 +157,7 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 			MaxOpenConns: 20, MaxIdleConns: 4,
 			ConnMaxLifetime: time.Hour, ConnMaxIdleTime: 2 * time.Minute,
 			DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second,
+			Prepared: postgres.PreparedOff,
 		},
 		HTTPReadTimeout:  5 * time.Second,
 		HTTPWriteTimeout: 6 * time.Second,
@@ -203,6 +205,8 @@ func TestLoadConfigAcceptedSpellings(t *testing.T) {
 		{"AUTHD_REQUEST_TIMEOUT", "2s", func(c Config) bool { return c.RequestTimeout == 2*time.Second }},
 		{"AUTHD_HASH_QUEUE", "3", func(c Config) bool { return c.HashQueue == 3 }},
 		{"AUTHD_HASH_CONCURRENCY", "3", func(c Config) bool { return c.HashQueue == 24 }},
+		{"AUTHD_DB_PREPARED", " ON ", func(c Config) bool { return c.DB.Prepared == postgres.PreparedOn }},
+		{"AUTHD_DB_PREPARED", "auto", func(c Config) bool { return c.DB.Prepared == postgres.PreparedAuto }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -267,6 +271,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{map[string]string{"AUTHD_DB_DIAL_TIMEOUT": "1h"}, "AUTHD_DB_DIAL_TIMEOUT"},
 		{map[string]string{"AUTHD_DB_READ_TIMEOUT": "1"}, "AUTHD_DB_READ_TIMEOUT"},
 		{map[string]string{"AUTHD_DB_WRITE_TIMEOUT": "0s"}, "AUTHD_DB_WRITE_TIMEOUT"},
+		{map[string]string{"AUTHD_DB_PREPARED": "true"}, "AUTHD_DB_PREPARED"},
 		{map[string]string{"AUTHD_HTTP_READ_TIMEOUT": "x"}, "AUTHD_HTTP_READ_TIMEOUT"},
 		{map[string]string{"AUTHD_HTTP_WRITE_TIMEOUT": "11m"}, "AUTHD_HTTP_WRITE_TIMEOUT"},
 		{map[string]string{"AUTHD_HTTP_IDLE_TIMEOUT": "100ms"}, "AUTHD_HTTP_IDLE_TIMEOUT"},

@@ -97,8 +97,9 @@ func newIssuer(cfg Config, ln net.Listener) issuerURL {
 	return issuerURL(cfg.issuerFor(ln.Addr()))
 }
 
-// newDB opens the database, pings it on start and closes it on stop.
-func newDB(lc fx.Lifecycle, cfg Config) (*bun.DB, error) {
+// newDB opens the database, pings it on start, logs how its connections
+// send the statements the repositories prepare, and closes it on stop.
+func newDB(lc fx.Lifecycle, cfg Config, log *slog.Logger) (*bun.DB, error) {
 	db, err := postgres.Open(cfg.DatabaseURL, cfg.DB)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -108,6 +109,11 @@ func newDB(lc fx.Lifecycle, cfg Config) (*bun.DB, error) {
 			if err := db.PingContext(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
 			}
+			how, err := postgres.StatementsOf(ctx, db)
+			if err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			log.Info("database connected", "statements", string(how), "AUTHD_DB_PREPARED", cfg.DB.Prepared.String())
 			return nil
 		},
 		OnStop: func(context.Context) error { return db.Close() },

@@ -83,7 +83,7 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 	defer b.srv.stop()
 	b.cl = newClient(b.srv.addr, o.concurrency)
 
-	for _, phase := range []func(context.Context) error{b.memory, b.refresh, b.login, b.me, b.flood} {
+	for _, phase := range []func(context.Context) error{b.memory, b.refresh, b.pgbouncer, b.login, b.me, b.flood} {
 		if err := phase(ctx); err != nil {
 			return b.rep, err
 		}

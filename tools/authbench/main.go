@@ -6,6 +6,8 @@
 //
 //   - refresh rotations/s over HTTP against pgbench running the naive
 //     lock/revoke/insert/commit transaction on the same tables (≥ 1.5×);
+//   - the same through PgBouncer in transaction mode against directly
+//     (≥ 0.8×);
 //   - password logins/s against the argon2id ceiling, cores ÷ time of one
 //     hash (≥ 0.9×);
 //   - GET /v1/users/me requests/s (≥ 5,000, absolute);
@@ -56,6 +58,10 @@ type options struct {
 	wrk         bool
 	keepDB      bool
 	strict      bool
+
+	pgbouncer     bool
+	pgbouncerPort int
+	pgbouncerPool int
 }
 
 func main() {
@@ -109,6 +115,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.wrk, "wrk", true, "also measure GET /v1/users/me with wrk when it is installed")
 	fs.BoolVar(&o.keepDB, "keep-db", false, "keep the benchmark database instead of dropping it")
 	fs.BoolVar(&o.strict, "strict", false, "exit non-zero when a quality bar fails")
+	fs.BoolVar(&o.pgbouncer, "pgbouncer", true, "also measure refresh through PgBouncer in transaction mode (.ci/pgbouncer.sh installs and starts it)")
+	fs.IntVar(&o.pgbouncerPort, "pgbouncer-port", 0, "127.0.0.1 port of that PgBouncer (default: a free one)")
+	fs.IntVar(&o.pgbouncerPool, "pgbouncer-pool", 20, "server connections that PgBouncer holds per database")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -125,6 +134,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-concurrency must be between 1 and 256")
 	case o.burst < 1 || o.burst > 1000:
 		return o, errors.New("-burst must be between 1 and 1000")
+	case o.pgbouncerPort < 0 || o.pgbouncerPort > 65535 || o.pgbouncerPool < 1:
+		return o, errors.New("-pgbouncer-port must be a port (0: a free one) and -pgbouncer-pool positive")
 	case o.maxOps < 1 || o.loginUsers < o.concurrency || o.pgFamilies < 1 || o.hashRuns < 1:
 		return o, errors.New("-max-ops, -pgbench-families and -hash-runs must be positive; -login-users at least -concurrency")
 	}

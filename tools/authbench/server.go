@@ -50,17 +50,28 @@ func buildServer(ctx context.Context, pkg, dir string) (bin, key string, err err
 // list sees it from the working directory: authd's repository root, or
 // tools/authbench, whose go.mod replaces authd with the repository.
 func authdMain(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "authd").Output()
-	root := strings.TrimSpace(string(out))
-	if err != nil || root == "" {
-		return "", fmt.Errorf("cannot find the authd module from here (run authbench in authd's repository, or set -authd): go list -m authd: %v", err)
+	root, err := authdRoot(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w (or set -authd)", err)
 	}
 	return filepath.Join(root, "cmd", "authd"), nil
 }
 
+// authdRoot returns the root of the authd module as go list sees it from
+// the working directory.
+func authdRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "authd").Output()
+	root := strings.TrimSpace(string(out))
+	if err != nil || root == "" {
+		return "", fmt.Errorf("cannot find the authd module from here (run authbench in authd's repository): go list -m authd: %v", err)
+	}
+	return root, nil
+}
+
 // startServer runs bin serve on a free 127.0.0.1 port against dsn, with
-// rate limits off and otherwise default settings, and waits for /healthz.
-func startServer(ctx context.Context, bin, key, dsn, dir string) (*server, error) {
+// rate limits off and otherwise default settings but for env, and waits
+// for /healthz.
+func startServer(ctx context.Context, bin, key, dsn, dir string, env ...string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -85,6 +96,7 @@ func startServer(ctx context.Context, bin, key, dsn, dir string) (*server, error
 		// The benchmarks send no mail.
 		"AUTHD_EMAIL=off",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start authd: %w", err)

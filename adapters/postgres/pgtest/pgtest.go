@@ -80,12 +80,32 @@ func NewDatabase(t testing.TB) string {
 func NewDB(t testing.TB) *bun.DB {
 	t.Helper()
 	db := Open(t, NewDatabase(t))
+	migrate(t, db)
+	return db
+}
+
+// NewMigratedDatabase is NewDB for tests that open their own handles: it
+// returns the DSN of a fresh database with every migration applied, which
+// is dropped when the test ends.
+func NewMigratedDatabase(t testing.TB) string {
+	t.Helper()
+	dsn := NewDatabase(t)
+	db, err := postgres.Open(dsn, postgres.PoolOptions{MaxOpenConns: 2})
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer db.Close()
+	migrate(t, db)
+	return dsn
+}
+
+func migrate(t testing.TB, db *bun.DB) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := postgres.Up(ctx, db); err != nil {
 		t.Fatalf("pgtest: migrate: %v", err)
 	}
-	return db
 }
 
 // Open opens dsn with small pool limits and closes the handle when the test
