@@ -25,6 +25,11 @@ var (
 	errOriginNotAllowed = errors.New("origin not allowed")
 )
 
+// ErrDraining is what Deps.Ready answers while the server drains before it
+// stops: /readyz then answers 503 shutting_down, so that load balancers send
+// their traffic elsewhere while requests in flight finish.
+var ErrDraining = errors.New("shutting down")
+
 // Errors of the OAuth endpoints that name an RFC 6749 §5.2 error code.
 var (
 	errInvalidRequest       = errors.New("invalid_request")
@@ -155,6 +160,11 @@ var errorTable = []errorRow{
 		oauth:      answer{fiber.StatusServiceUnavailable, oauthUnavailable, "The server is too busy to answer now; retry after Retry-After seconds."},
 		retryAfter: "1",
 		result:     resultOverloaded,
+	},
+	{
+		match:   is(ErrDraining),
+		problem: answer{fiber.StatusServiceUnavailable, "shutting_down", "This instance is shutting down; other instances answer."},
+		oauth:   answer{fiber.StatusServiceUnavailable, oauthUnavailable, "This instance is shutting down; other instances answer."},
 	},
 	{
 		match:   is(ports.ErrUnavailable),

@@ -49,7 +49,8 @@ type Deps struct {
 	UseCases *application.UseCases
 	Verifier ports.AccessTokenVerifier
 	Clock    ports.Clock
-	// Ready reports whether the database answers; it backs /readyz.
+	// Ready reports whether the database answers, or ErrDraining while the
+	// server drains before it stops; it backs /readyz.
 	Ready func(ctx context.Context) error
 	// JWKS is the JSON Web Key Set document served at /.well-known/jwks.json.
 	JWKS    []byte
@@ -137,6 +138,9 @@ func (s *server) readyz(c *fiber.Ctx) error {
 		return errors.New("readiness check not configured")
 	}
 	if err := s.deps.Ready(ctx); err != nil {
+		if errors.Is(err, ErrDraining) {
+			return err
+		}
 		s.deps.Log.WarnContext(ctx, "readiness check failed", "err", err)
 		return ports.ErrUnavailable
 	}

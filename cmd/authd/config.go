@@ -47,6 +47,10 @@ type Config struct {
 	HTTPWriteTimeout       time.Duration
 	HTTPIdleTimeout        time.Duration
 	ShutdownTimeout        time.Duration
+	// ShutdownDrain is AUTHD_SHUTDOWN_DRAIN: on SIGTERM /readyz answers 503
+	// this long, while requests are still served, before the listener closes.
+	ShutdownDrain time.Duration
+	Prune         PruneConfig
 
 	// The HTTP edge: clients behind proxies, browsers, metrics (loadEdge).
 	TrustedProxies httpapi.TrustedProxies // AUTHD_TRUSTED_PROXIES
@@ -191,6 +195,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HTTPWriteTimeout: r.duration("AUTHD_HTTP_WRITE_TIMEOUT", 10*time.Second, 100*time.Millisecond, 10*time.Minute),
 		HTTPIdleTimeout:  r.duration("AUTHD_HTTP_IDLE_TIMEOUT", 60*time.Second, time.Second, time.Hour),
 		ShutdownTimeout:  r.duration("AUTHD_SHUTDOWN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
+		ShutdownDrain:    r.duration("AUTHD_SHUTDOWN_DRAIN", 5*time.Second, 0, 10*time.Minute),
+		Prune:            loadPrune(r),
 	}
 	for _, old := range slices.Sorted(maps.Keys(retiredVariables)) {
 		if raw := getenv(old); raw != "" {

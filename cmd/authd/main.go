@@ -5,6 +5,7 @@
 //	authd [serve]                  run the HTTP server (the default)
 //	authd create-admin --email E   create or promote an active admin; the password is read from stdin
 //	authd gen-key --out PATH       write a new Ed25519 signing key (PKCS#8 PEM)
+//	authd prune                    delete, once, what has served its purpose (the janitor's pass)
 //
 // Configuration comes from environment variables; see README.md.
 package main
@@ -47,13 +48,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serve()
 	case "create-admin":
 		err = createAdmin(args, stdin, stdout)
+	case "prune":
+		err = prune(args, stdout)
 	case "gen-key":
 		err = genKey(args, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: authd [serve] | create-admin --email EMAIL | gen-key --out PATH")
+		fmt.Fprintln(stdout, "usage: authd [serve] | create-admin --email EMAIL | gen-key --out PATH | prune")
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, create-admin or gen-key)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, create-admin, gen-key or prune)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "authd:", err)

@@ -88,7 +88,8 @@ func baseEnv() []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "AUTHD_EMAIL=off")
+	// No drain on SIGTERM: tests stop many servers (the drain has its own test).
+	return append(env, "AUTHD_EMAIL=off", "AUTHD_SHUTDOWN_DRAIN=0")
 }
 
 // cheapEnv keeps password hashing and rate limits out of the way of tests

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -37,7 +38,7 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			return l
 		}),
 		fx.StartTimeout(cfg.DB.DialTimeout + 10*time.Second),
-		fx.StopTimeout(cfg.ShutdownTimeout + 5*time.Second),
+		fx.StopTimeout(cfg.ShutdownDrain + cfg.ShutdownTimeout + 5*time.Second),
 		fx.Provide(
 			newLogger,
 			newAPIListener,
@@ -49,9 +50,10 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			fx.Annotate(func() systemClock { return systemClock{} }, fx.As(new(ports.Clock))),
 			newLimiter,
 			newUseCases,
+			func() *draining { return &draining{} },
 			newHTTP,
 		),
-		fx.Invoke(func(cfg Config, log *slog.Logger) { reserveProcs(cfg, log) }, tuneGC, startMetrics, startHTTP),
+		fx.Invoke(func(cfg Config, log *slog.Logger) { reserveProcs(cfg, log) }, tuneGC, startMetrics, startJanitor, startHTTP),
 		mailModule,
 	}
 	return fx.New(append(opts, extra...)...)
@@ -198,59 +200,14 @@ func useCaseDeps(cfg Config, db *bun.DB, clock ports.Clock, hasher ports.Passwor
 	}
 }
 
-// limitPruneInterval is how often each instance deletes expired counters.
-const limitPruneInterval = time.Minute
-
 // newLimiter returns the abuse limiter of cfg: the PostgreSQL one, shared
 // by every instance on the database, or application.NoLimits when
-// AUTHD_RATE_LIMITS=off. While the server runs, expired counters are pruned
-// every limitPruneInterval; instances pruning at once skip each other's rows.
-func newLimiter(lc fx.Lifecycle, cfg Config, db *bun.DB, clock ports.Clock, log *slog.Logger) (ports.Limiter, error) {
+// AUTHD_RATE_LIMITS=off. The janitor prunes its expired rows.
+func newLimiter(cfg Config, db *bun.DB) (ports.Limiter, error) {
 	if !cfg.RateLimits {
 		return application.NoLimits, nil
 	}
-	l, err := postgres.NewLimiter(db, cfg.Limits)
-	if err != nil {
-		return nil, err
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			go pruneLimits(ctx, l, clock, log, done)
-			return nil
-		},
-		OnStop: func(stopCtx context.Context) error {
-			stop()
-			select {
-			case <-done:
-				return nil
-			case <-stopCtx.Done():
-				return stopCtx.Err()
-			}
-		},
-	})
-	return l, nil
-}
-
-// pruneLimits prunes l every limitPruneInterval until ctx ends, then
-// closes done.
-func pruneLimits(ctx context.Context, l *postgres.Limiter, clock ports.Clock, log *slog.Logger, done chan<- struct{}) {
-	defer close(done)
-	tick := time.NewTicker(limitPruneInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			pass, cancel := context.WithTimeout(ctx, limitPruneInterval)
-			if _, err := l.Prune(pass, clock.Now()); err != nil && ctx.Err() == nil {
-				log.Warn("pruning the abuse limit counters failed", "err", err)
-			}
-			cancel()
-		}
-	}
+	return postgres.NewLimiter(db, cfg.Limits)
 }
 
 // httpDeps are the parts of the HTTP layer.
@@ -264,6 +221,22 @@ type httpDeps struct {
 	Tokens  *jwt.Issuer
 	Metrics *httpapi.Metrics
 	UC      *application.UseCases
+	Drain   *draining
+}
+
+// draining is set when the server stops, for the time AUTHD_SHUTDOWN_DRAIN
+// lets load balancers notice before the listener closes.
+type draining struct{ atomic.Bool }
+
+// ready is the readiness check: ping while serving, ErrDraining once
+// draining.
+func (d *draining) ready(ping func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if d.Load() {
+			return httpapi.ErrDraining
+		}
+		return ping(ctx)
+	}
 }
 
 func newHTTP(d httpDeps) *fiber.App {
@@ -279,7 +252,7 @@ func newHTTP(d httpDeps) *fiber.App {
 		UseCases: d.UC,
 		Verifier: d.Tokens,
 		Clock:    d.Clock,
-		Ready:    d.DB.PingContext,
+		Ready:    d.Drain.ready(d.DB.PingContext),
 		JWKS:     d.Tokens.JWKS(),
 		Log:      d.Log,
 		Metrics:  d.Metrics,
@@ -287,9 +260,9 @@ func newHTTP(d httpDeps) *fiber.App {
 }
 
 // startHTTP serves the API on the listener newAPIListener bound (so a busy
-// port fails start-up) in the background, and on stop lets in-flight
-// requests finish before returning.
-func startHTTP(lc fx.Lifecycle, sd fx.Shutdowner, cfg Config, ln net.Listener, iss issuerURL, app *fiber.App, log *slog.Logger) {
+// port fails start-up) in the background. On stop it drains first (see
+// draining), then lets in-flight requests finish before returning.
+func startHTTP(lc fx.Lifecycle, sd fx.Shutdowner, cfg Config, ln net.Listener, iss issuerURL, app *fiber.App, drain *draining, log *slog.Logger) {
 	proxies := make([]string, 0, len(cfg.TrustedProxies.Prefixes()))
 	for _, p := range cfg.TrustedProxies.Prefixes() {
 		proxies = append(proxies, p.String())
@@ -309,6 +282,19 @@ func startHTTP(lc fx.Lifecycle, sd fx.Shutdowner, cfg Config, ln net.Listener, i
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
+			// Drain: /readyz answers 503 while everything else is still
+			// served, so that load balancers stop sending requests here
+			// before the listener closes.
+			if cfg.ShutdownDrain > 0 {
+				drain.Store(true)
+				log.Info("draining", "for", cfg.ShutdownDrain.String())
+				t := time.NewTimer(cfg.ShutdownDrain)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+			}
 			return app.ShutdownWithContext(ctx)
 		},
 	})
