@@ -137,7 +137,7 @@ func (d *MailDispatcher) deliver(m ports.ClaimedMail) {
 		return
 	}
 	reason := err.Error()
-	next, giveUp := domain.NextMailAttempt(m.Attempt, now)
+	next, giveUp := domain.NextMailAttempt(m.Attempt, m.QueuedAt, now, errors.Is(err, ports.ErrMailServerUnreachable))
 	if giveUp != nil {
 		if d.record(m, leaseEnd, func(ctx context.Context) error { return d.outbox.Fail(ctx, m, now, reason) }) {
 			d.stats.MailFailed(m.Template)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -288,6 +289,47 @@ func TestDispatcherRetriesThenGivesUp(t *testing.T) {
 	}
 	if strings.Contains(out, "Very-Secret-Link") {
 		t.Errorf("the logs show the mail's one-time link:\n%s", out)
+	}
+}
+
+// TestDispatcherOutlastsAnOutage: while the mail server cannot be reached,
+// the mail is retried, ever more rarely, far past MaxMailAttempts, and
+// delivered once the server is back: an outage delays mail, loses none.
+func TestDispatcherOutlastsAnOutage(t *testing.T) {
+	t.Parallel()
+	store, clock := memory.NewStore(), memory.NewClock(t0)
+	queueMails(t, store, 1, t0)
+	down := true
+	sender := &fakeSender{fail: func(context.Context, ports.ClaimedMail) error {
+		if down {
+			return fmt.Errorf("dial tcp 127.0.0.1:25: %w", ports.ErrMailServerUnreachable)
+		}
+		return nil
+	}}
+	stats := &countingStats{}
+	d := application.NewMailDispatcher(store.Outbox(), sender, stats, clock, nil, application.DispatchOptions{})
+	tries := 0
+	for clock.Now().Sub(t0) < 24*time.Hour {
+		if ok, err := d.DeliverOne(t.Context()); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			tries++
+		}
+		clock.Advance(time.Minute)
+	}
+	if tries <= domain.MaxMailAttempts || tries > 60 {
+		t.Errorf("%d attempts in a day of outage, want more than %d and backing off to hourly", tries, domain.MaxMailAttempts)
+	}
+	if st, _ := store.MailState(1); st.Status != "pending" || stats.failed.Load() != 0 {
+		t.Fatalf("after a day of outage: %+v, %d failed; want it still pending", st, stats.failed.Load())
+	}
+	down = false
+	clock.Advance(time.Hour)
+	if ok, err := d.DeliverOne(t.Context()); !ok || err != nil {
+		t.Fatalf("after the outage: DeliverOne = %v, %v", ok, err)
+	}
+	if st, _ := store.MailState(1); st.Status != "sent" || stats.sent.Load() != 1 {
+		t.Errorf("after the outage: %+v, want sent", st)
 	}
 }
 

@@ -119,7 +119,16 @@ var ErrMailGivenUp = errors.New("mail given up after the last delivery attempt")
 // delivery attempt (counting from 1) at now: the time of the next attempt,
 // 1 s after the first failure and doubling up to 1 h, or ErrMailGivenUp
 // when that was attempt MaxMailAttempts.
-func NextMailAttempt(attempt int, now time.Time) (time.Time, error) {
+//
+// A failure to reach the mail server at all (unreachable) is an outage, not
+// a verdict on the mail: it never gives the mail up, and the next attempt
+// waits as long as the mail has waited since it was queued (at least 1 s,
+// at most 1 h), so the waits still double. An outage delays mail, it loses
+// none.
+func NextMailAttempt(attempt int, queuedAt, now time.Time, unreachable bool) (time.Time, error) {
+	if unreachable {
+		return now.Add(min(max(now.Sub(queuedAt), firstMailRetry), maxMailRetry)), nil
+	}
 	if attempt >= MaxMailAttempts {
 		return time.Time{}, ErrMailGivenUp
 	}

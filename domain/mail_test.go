@@ -15,13 +15,13 @@ func TestNextMailAttempt(t *testing.T) {
 	for attempt, want := range map[int]time.Duration{
 		1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 9: 256 * time.Second,
 	} {
-		next, err := domain.NextMailAttempt(attempt, now)
+		next, err := domain.NextMailAttempt(attempt, now, now, false)
 		if err != nil || next.Sub(now) != want {
 			t.Errorf("after attempt %d: next in %s (%v), want %s", attempt, next.Sub(now), err, want)
 		}
 	}
 	for attempt := 1; attempt < domain.MaxMailAttempts; attempt++ {
-		next, err := domain.NextMailAttempt(attempt, now)
+		next, err := domain.NextMailAttempt(attempt, now, now, false)
 		if err != nil {
 			t.Fatalf("attempt %d given up, want a retry", attempt)
 		}
@@ -33,8 +33,31 @@ func TestNextMailAttempt(t *testing.T) {
 	if total != 511*time.Second {
 		t.Errorf("the retries wait %s in all, want 511s", total)
 	}
-	if _, err := domain.NextMailAttempt(domain.MaxMailAttempts, now); !errors.Is(err, domain.ErrMailGivenUp) {
+	if _, err := domain.NextMailAttempt(domain.MaxMailAttempts, now, now, false); !errors.Is(err, domain.ErrMailGivenUp) {
 		t.Errorf("after the last attempt: %v, want ErrMailGivenUp", err)
+	}
+}
+
+// An unreachable server is an outage: the mail is never given up, and the
+// next attempt waits as long as the mail has waited (1 s to 1 h).
+func TestNextMailAttemptDuringAnOutage(t *testing.T) {
+	t.Parallel()
+	queued := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		attempt int
+		waited  time.Duration
+		want    time.Duration
+	}{
+		{1, 0, time.Second},
+		{2, 3 * time.Second, 3 * time.Second},
+		{domain.MaxMailAttempts, 10 * time.Minute, 10 * time.Minute},
+		{50, 3 * 24 * time.Hour, time.Hour},
+	} {
+		now := queued.Add(tt.waited)
+		next, err := domain.NextMailAttempt(tt.attempt, queued, now, true)
+		if err != nil || next.Sub(now) != tt.want {
+			t.Errorf("attempt %d after %s unreachable: next in %s (%v), want %s", tt.attempt, tt.waited, next.Sub(now), err, tt.want)
+		}
 	}
 }
 

@@ -133,12 +133,24 @@ func (s *Sender) Send(ctx context.Context, m ports.ClaimedMail) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+		if unreachable(err) {
+			return fmt.Errorf("smtp %s: %w: %w", s.server.Address(), ports.ErrMailServerUnreachable, err)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("smtp %s: %w (%v)", s.server.Address(), ctx.Err(), err)
 		}
 		return fmt.Errorf("smtp %s: %w", s.server.Address(), err)
 	}
 	return nil
+}
+
+// unreachable reports whether err says that no connection to the server
+// could be made (refused, no route, no address, timed out): an outage. A
+// server that answered — with an error, a bad certificate, or silence — is
+// not unreachable.
+func unreachable(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func (s *Sender) message(m ports.ClaimedMail) (*gomail.Msg, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -211,7 +212,26 @@ func TestSendFailures(t *testing.T) {
 			if n := len(srv.messages()); n != 0 {
 				t.Errorf("the server accepted %d messages", n)
 			}
+			if errors.Is(err, ports.ErrMailServerUnreachable) {
+				t.Errorf("a server that answered counts as unreachable: %v", err)
+			}
 		})
+	}
+}
+
+// TestSendToNoServer: nothing listens, so the server is unreachable (an
+// outage the dispatcher waits out), not a refusal of the mail.
+func TestSendToNoServer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	s := newSender(t, "smtp://"+addr, nil, "")
+	if err := s.Send(t.Context(), claimed()); !errors.Is(err, ports.ErrMailServerUnreachable) {
+		t.Fatalf("Send to a closed port: %v, want ErrMailServerUnreachable", err)
 	}
 }
 
