@@ -2,8 +2,8 @@
 
 // The proofs of DESIGN.md's scale-out and reliability: real authd
 // processes behind a real nginx, through a real PgBouncer, with an
-// instance killed, PostgreSQL restarted and PgBouncer restarted under
-// load. make test-cluster runs them (go test -tags cluster -run
+// instance killed, and PostgreSQL, PgBouncer and PostgreSQL behind
+// PgBouncer restarted, under load. make test-cluster runs them (go test -tags cluster -run
 // '^TestCluster'); make test does not compile them. They run one at a
 // time, not in parallel: each puts the machine under load and bounds the
 // time of every answer.
@@ -339,7 +339,10 @@ func outageUnderLoad(t *testing.T, s *server, direct string, down, up func()) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still answers %v %v 30s after the database returned", r, err)
+			if err == nil {
+				err = fmt.Errorf("%d %s", r.Status, r.Body)
+			}
+			t.Fatalf("/readyz 30s after the database returned: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -371,4 +374,15 @@ func TestClusterPgBouncerRestartUnderLoad(t *testing.T) {
 	direct := migratedDatabase(t)
 	s := startServer(t, serverOptions{DSN: pooler.DSN(t, direct), Env: clusterEnv})
 	outageUnderLoad(t, s, direct, func() { pooler.Stop(t) }, func() { pooler.Start(t) })
+}
+
+// TestClusterPostgresRestartBehindPgBouncer is
+// TestClusterPostgresRestartUnderLoad with authd on a PgBouncer in front
+// of the cluster: the pooler stays up while its server goes away.
+func TestClusterPostgresRestartBehindPgBouncer(t *testing.T) {
+	pg := pgtest.StartCluster(t, "authd")
+	migrate(t, pg.DSN())
+	pooler := pgtest.StartPgBouncerFor(t, pg.DSN(), 4)
+	s := startServer(t, serverOptions{DSN: pooler.DSN(t, pg.DSN()), Env: clusterEnv})
+	outageUnderLoad(t, s, pg.DSN(), func() { pg.Stop(t) }, func() { pg.Start(t) })
 }

@@ -33,9 +33,16 @@ type PgBouncer struct {
 // skips the test, except in CI, where it fails it.
 func StartPgBouncer(t testing.TB, poolSize int) *PgBouncer {
 	t.Helper()
-	admin, err := url.Parse(DSN(t))
+	return StartPgBouncerFor(t, DSN(t), poolSize)
+}
+
+// StartPgBouncerFor is StartPgBouncer in front of the server of the admin
+// DSN server, such as a Cluster's.
+func StartPgBouncerFor(t testing.TB, server string, poolSize int) *PgBouncer {
+	t.Helper()
+	admin, err := url.Parse(server)
 	if err != nil {
-		t.Fatalf("pgtest: parse %s: %v", EnvVar, err)
+		t.Fatalf("pgtest: parse %s: %v", server, err)
 	}
 	script := findScript(t, filepath.Join(".ci", "pgbouncer.sh"))
 	if !installed() && os.Geteuid() != 0 {
