@@ -54,8 +54,8 @@ type loadOptions struct {
 // ends (401 refresh_token_reused) and the client logs in again: the only
 // 4xx the load accepts, and only after such a loss.
 type refreshLoad struct {
-	t       *testing.T
-	o       loadOptions
+	t        *testing.T
+	o        loadOptions
 	started  time.Time
 	stop     chan struct{}
 	stopOnce sync.Once
