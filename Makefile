@@ -17,6 +17,8 @@ PGDB        ?= authd
 FUZZTIME    ?= 10s
 FUZZ_PKGS   ?= ./adapters/httpapi ./domain
 GO_TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout=5m
+# make test-cluster: the proofs under load, verbose so that their log shows what each saw.
+CLUSTER_TEST_FLAGS ?= -race -count=1 -timeout=5m -v
 # Programs the tests run beside authd; .ci/deps.sh installs the missing ones.
 TEST_DEPS   ?= nginx
 BENCH_ARGS  ?=
@@ -41,6 +43,22 @@ if [[ -z "$${DATABASE_URL:-}" ]]; then
 	export DATABASE_URL
 	echo "using private PostgreSQL: $$DATABASE_URL (stop it with: .ci/pg.sh stop $(DATA)/pg)" >&2
 fi
+endef
+
+# test_db_env exports AUTHD_TEST_DATABASE_URL, starting the private test
+# cluster when it is unset and stopping it on exit if this run started it;
+# as root it also installs Debian's PgBouncer now (when it is missing),
+# rather than inside a test: the tests through a pooler start their own
+# with .ci/pgbouncer.sh.
+define test_db_env
+if [[ -z "$${AUTHD_TEST_DATABASE_URL:-}" ]]; then
+	if ! .ci/pg.sh status $(DATA)/test-pg; then
+		trap '.ci/pg.sh stop $(DATA)/test-pg' EXIT
+	fi
+	AUTHD_TEST_DATABASE_URL=$$(.ci/pg.sh start $(DATA)/test-pg $(TEST_PGPORT))
+	export AUTHD_TEST_DATABASE_URL
+fi
+if [[ $$(id -u) -eq 0 ]]; then .ci/pgbouncer.sh install; fi
 endef
 
 # server_env exports AUTHD_JWT_PRIVATE_KEY_FILE (creating a development key
@@ -98,22 +116,19 @@ run: $(MAILPIT) ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .dat
 test: $(MAILPIT) ## Run every test with the race detector, PostgreSQL, PgBouncer, nginx and Mailpit included, then fuzz briefly
 	@.ci/deps.sh $(TEST_DEPS)
 	export AUTHD_TEST_MAILPIT="$(CURDIR)/$(MAILPIT)"
-	if [[ -z "$${AUTHD_TEST_DATABASE_URL:-}" ]]; then
-		# Stop the cluster afterwards only if this run started it.
-		if ! .ci/pg.sh status $(DATA)/test-pg; then
-			trap '.ci/pg.sh stop $(DATA)/test-pg' EXIT
-		fi
-		AUTHD_TEST_DATABASE_URL=$$(.ci/pg.sh start $(DATA)/test-pg $(TEST_PGPORT))
-		export AUTHD_TEST_DATABASE_URL
-	fi
-	# The PgBouncer tests start their own through .ci/pgbouncer.sh: install
-	# Debian's package now (as root, when it is missing), not inside a test.
-	if [[ $$(id -u) -eq 0 ]]; then .ci/pgbouncer.sh install; fi
+	$(test_db_env)
 	echo "go test $(GO_TEST_FLAGS) ./... (PostgreSQL: $$AUTHD_TEST_DATABASE_URL)"
 	go test $(GO_TEST_FLAGS) ./...
 	echo "go test $(GO_TEST_FLAGS) ./... in $(TOOL_DIR)"
 	(cd $(TOOL_DIR) && go test $(GO_TEST_FLAGS) ./...)
 	$(MAKE) fuzz
+
+.PHONY: test-cluster
+test-cluster: ## Run the scale-out and reliability proofs (cmd/authd, -tags cluster): nginx, PgBouncer, kill -9, restarts, under load
+	@.ci/deps.sh $(TEST_DEPS)
+	$(test_db_env)
+	echo "go test -tags cluster $(CLUSTER_TEST_FLAGS) -run '^TestCluster' ./cmd/authd (PostgreSQL: $$AUTHD_TEST_DATABASE_URL)"
+	go test -tags cluster $(CLUSTER_TEST_FLAGS) -run '^TestCluster' ./cmd/authd
 
 .PHONY: fuzz
 fuzz: ## Run each Fuzz* target in FUZZ_PKGS for FUZZTIME
@@ -135,8 +150,9 @@ lint: $(GOLANGCI_LINT) ## gofmt check, go vet and golangci-lint on authd and too
 	if [[ -n "$$unformatted" ]]; then
 		echo "gofmt: these files need formatting (run make fmt):"; sed 's/^/  /' <<<"$$unformatted"; status=1
 	fi
-	echo "go vet ./..."
-	go vet ./... || status=1
+	# The cluster tag adds the proofs of make test-cluster; it is a superset.
+	echo "go vet -tags cluster ./..."
+	go vet -tags cluster ./... || status=1
 	echo "golangci-lint $(GOLANGCI_LINT_VERSION) run ./..."
 	$(GOLANGCI_LINT) run ./... || status=1
 	# The tool's module is not part of ./...; it is held to the same configuration.

@@ -31,7 +31,7 @@ func TestBehindNginx(t *testing.T) {
 		"AUTHD_RATE_LIMITS=on",
 		"AUTHD_TRUSTED_PROXIES=127.0.0.1/32",
 	}})
-	proxy := startNginx(t, bin, strings.TrimPrefix(s.URL, "http://"))
+	proxy := startNginx(t, bin, "", strings.TrimPrefix(s.URL, "http://"))
 	forged := func(v string) http.Header { return http.Header{"X-Forwarded-For": {v}} }
 
 	// alice (127.0.0.2, through nginx) forges an entry left of her address.
@@ -137,14 +137,16 @@ func nginxBinary(t *testing.T) string {
 }
 
 // nginxConfig is a whole nginx configuration of its own: one process in
-// the foreground, every file under the prefix, a reverse proxy to authd
-// that appends the client's address to X-Forwarded-For.
+// the foreground, every file under the prefix, a reverse proxy to one or
+// more authd instances (round robin, nginx's default) that appends the
+// client's address to X-Forwarded-For.
 const nginxConfig = `daemon off;
 master_process off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
 events {
-	worker_connections 64;
+	# A proxied request holds two connections: room for a few hundred at once.
+	worker_connections 1024;
 }
 http {
 	access_log %[1]s/access.log;
@@ -155,10 +157,12 @@ http {
 	scgi_temp_path %[1]s/scgi;
 	# Room for the test's 10 KB X-Request-ID, which authd must replace.
 	large_client_header_buffers 4 32k;
+	upstream authd {
+%[3]s	}
 	server {
 		listen %[2]s;
 		location / {
-			proxy_pass http://%[3]s;
+			proxy_pass http://authd;
 			proxy_http_version 1.1;
 			proxy_set_header Connection "";
 			proxy_set_header Host $http_host;
@@ -168,16 +172,24 @@ http {
 }
 `
 
-// startNginx runs nginx on a free 127.0.0.1 port in front of upstream and
-// returns its base URL. It stops when the test ends, and dies with the test
-// process if that dies first.
-func startNginx(t *testing.T, bin, upstream string) string {
+// startNginx runs nginx on listen (a free 127.0.0.1 port when empty) in
+// front of the upstreams, host:port each, taken in turn, and returns its
+// base URL. It stops when the test ends, and dies with the test process if
+// that dies first.
+func startNginx(t *testing.T, bin, listen string, upstreams ...string) string {
 	t.Helper()
 	dir := t.TempDir()
+	var servers strings.Builder
+	for _, u := range upstreams {
+		fmt.Fprintf(&servers, "\t\tserver %s;\n", u)
+	}
 	for attempt := 1; ; attempt++ {
-		addr := freeAddr(t)
+		addr := listen
+		if addr == "" {
+			addr = freeAddr(t)
+		}
 		conf := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConfig, dir, addr, upstream), 0o600); err != nil {
+		if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConfig, dir, addr, servers.String()), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		logs := &syncBuffer{}
@@ -197,7 +209,7 @@ func startNginx(t *testing.T, bin, upstream string) string {
 			_ = cmd.Process.Kill()
 			<-done
 			out := errorLog()
-			if attempt < 3 && strings.Contains(out, "Address already in use") {
+			if listen == "" && attempt < 3 && strings.Contains(out, "Address already in use") {
 				continue
 			}
 			t.Fatalf("nginx did not start: %v\n%s", err, out)

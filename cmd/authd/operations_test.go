@@ -48,7 +48,8 @@ func TestDrainBeforeStopping(t *testing.T) {
 	if d := time.Since(start); d < 3*time.Second {
 		t.Errorf("authd stopped %s after SIGTERM, before its 3s drain", d)
 	}
-	if _, err := http.Get(s.URL + "/healthz"); err == nil {
+	if resp, err := http.Get(s.URL + "/healthz"); err == nil {
+		resp.Body.Close()
 		t.Error("the listener still answers after the process exited")
 	}
 	if !strings.Contains(s.Logs(), `"msg":"draining"`) {

@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -292,32 +290,8 @@ func scrapeMetrics(t testing.TB, s *server) string {
 // itself when the database returns.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
-	pgtest.DSN(t) // the same gate as every PostgreSQL test
-	if _, err := os.Stat("../../.ci/pg.sh"); err != nil {
-		t.Fatalf("no .ci/pg.sh: %v", err)
-	}
-	script, _ := filepath.Abs("../../.ci/pg.sh")
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
-	pg := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, script, args...).Output()
-		if err != nil {
-			var stderr string
-			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-				stderr = string(ee.Stderr)
-			}
-			t.Fatalf("pg.sh %v: %v\n%s", args, err, stderr)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	dsn := pg("start", dir, port, "authd")
-	t.Cleanup(func() { pg("stop", dir) })
+	pg := pgtest.StartCluster(t, "authd")
+	dsn := pg.DSN()
 	migrate(t, dsn)
 
 	s := startServer(t, serverOptions{DSN: dsn})
@@ -332,7 +306,7 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	api.do("GET", "/readyz", "", nil).want(t, http.StatusOK)
 
-	pg("stop", dir)
+	pg.Stop(t)
 
 	// Each request must answer 503 database_unavailable within a few seconds.
 	quick := func(method, path string, body any) {
@@ -361,7 +335,7 @@ func TestDatabaseOutage(t *testing.T) {
 	// Liveness does not depend on the database.
 	api.do("GET", "/healthz", "", nil).want(t, http.StatusOK)
 
-	pg("start", dir, port, "authd")
+	pg.Start(t)
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {

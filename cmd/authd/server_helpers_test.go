@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -179,6 +180,7 @@ type server struct {
 	exitCode int
 
 	stopOnce sync.Once
+	killed   atomic.Bool // by kill: no clean exit to expect
 	mu       sync.Mutex
 	secrets  []string
 }
@@ -274,7 +276,7 @@ func tryStartServer(t *testing.T, o serverOptions) (*server, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Cleanup(func() {
-		if code := s.stop(t); code != 0 {
+		if code := s.stop(t); code != 0 && !s.killed.Load() {
 			t.Errorf("authd exited with %d after SIGTERM; logs:\n%s", code, s.logs.String())
 		}
 		s.checkLogs(t)
@@ -316,6 +318,19 @@ func (s *server) terminate(t testing.TB) {
 			t.Errorf("SIGTERM: %v", err)
 		}
 	})
+}
+
+// kill sends SIGKILL, as a crash would end the process, unless it has
+// already been stopped, and waits until it is gone.
+func (s *server) kill(t testing.TB) {
+	t.Helper()
+	s.stopOnce.Do(func() {
+		s.killed.Store(true)
+		if err := s.cmd.Process.Kill(); err != nil {
+			t.Errorf("SIGKILL: %v", err)
+		}
+	})
+	<-s.done
 }
 
 // stop terminates the process, waits for it and returns its exit code.

@@ -18,8 +18,11 @@ import (
 
 // PgBouncer is a PgBouncer in transaction mode in front of the test server.
 type PgBouncer struct {
-	addr string
-	dir  string
+	addr     string
+	dir      string
+	script   string
+	poolSize int
+	upstream []string
 }
 
 // StartPgBouncer starts a PgBouncer in transaction mode in front of the
@@ -30,9 +33,16 @@ type PgBouncer struct {
 // skips the test, except in CI, where it fails it.
 func StartPgBouncer(t testing.TB, poolSize int) *PgBouncer {
 	t.Helper()
-	admin, err := url.Parse(DSN(t))
+	return StartPgBouncerFor(t, DSN(t), poolSize)
+}
+
+// StartPgBouncerFor is StartPgBouncer in front of the server of the admin
+// DSN server, such as a Cluster's.
+func StartPgBouncerFor(t testing.TB, server string, poolSize int) *PgBouncer {
+	t.Helper()
+	admin, err := url.Parse(server)
 	if err != nil {
-		t.Fatalf("pgtest: parse %s: %v", EnvVar, err)
+		t.Fatalf("pgtest: parse %s: %v", server, err)
 	}
 	script := findScript(t, filepath.Join(".ci", "pgbouncer.sh"))
 	if !installed() && os.Geteuid() != 0 {
@@ -50,25 +60,13 @@ func StartPgBouncer(t testing.TB, poolSize int) *PgBouncer {
 	if pw, ok := admin.User.Password(); ok {
 		upstream = append(upstream, "password="+pw)
 	}
-	run := func(args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, script, args...) //nolint:gosec // the repository's own script
-		cmd.Env = append(os.Environ(), "PGBOUNCER_POOL_SIZE="+strconv.Itoa(poolSize))
-		out, err := cmd.Output()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("%w: %s", err, ee.Stderr)
-		}
-		return strings.TrimSpace(string(out)), err
-	}
+	p := &PgBouncer{dir: dir, script: script, poolSize: poolSize, upstream: upstream}
 	// Another process may take the port between freePort and the bind.
 	for attempt := 1; ; attempt++ {
-		out, err := run(append([]string{"start", dir, freePort(t)}, upstream...)...)
+		out, err := p.run(append([]string{"start", dir, freePort(t)}, upstream...)...)
 		if err == nil {
-			p := &PgBouncer{dir: dir}
 			t.Cleanup(func() {
-				if _, err := run("stop", dir); err != nil {
+				if _, err := p.run("stop", dir); err != nil {
 					t.Errorf("pgtest: stop PgBouncer: %v", err)
 				}
 				if t.Failed() {
@@ -82,11 +80,47 @@ func StartPgBouncer(t testing.TB, poolSize int) *PgBouncer {
 			p.addr = u.Host
 			return p
 		}
-		_, _ = run("stop", dir)
+		_, _ = p.run("stop", dir)
 		if attempt == 3 || !strings.Contains(err.Error(), "did not start listening") {
 			t.Fatalf("pgtest: start PgBouncer: %v", err)
 		}
 	}
+}
+
+// Stop stops PgBouncer (SIGTERM: the clients' connections are closed at
+// once), as an outage; Start brings it back.
+func (p *PgBouncer) Stop(t testing.TB) {
+	t.Helper()
+	if _, err := p.run("stop", p.dir); err != nil {
+		t.Fatalf("pgtest: stop PgBouncer: %v", err)
+	}
+}
+
+// Start starts a stopped PgBouncer again on the address it had, so that
+// DSNs given out before still reach it.
+func (p *PgBouncer) Start(t testing.TB) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(p.addr)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if _, err := p.run(append([]string{"start", p.dir, port}, p.upstream...)...); err != nil {
+		t.Fatalf("pgtest: start PgBouncer again: %v", err)
+	}
+}
+
+// run runs .ci/pgbouncer.sh with args and returns what it printed.
+func (p *PgBouncer) run(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.script, args...) //nolint:gosec // the repository's own script
+	cmd.Env = append(os.Environ(), "PGBOUNCER_POOL_SIZE="+strconv.Itoa(p.poolSize))
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		err = fmt.Errorf("%w: %s", err, ee.Stderr)
+	}
+	return strings.TrimSpace(string(out)), err
 }
 
 // DSN returns dsn, a DSN of the test server, with PgBouncer in between:
