@@ -65,14 +65,17 @@ type WebAuthnChallenges interface {
 }
 
 // SecretBox encrypts secrets at rest under a ring of keys: the newest key
-// seals, any key of the ring opens what it sealed.
+// seals, any key of the ring opens what it sealed. A secret is sealed for
+// a context (for example the user it belongs to), and opens only for the
+// same context, so that a ciphertext copied to another row is useless.
 type SecretBox interface {
-	// Seal encrypts plain under the newest key.
-	Seal(plain []byte) (domain.SealedSecret, error)
-	// Open decrypts s. It returns an error wrapping ErrUnknownKey when no
-	// key of the ring has s's key id, and another error when s does not
-	// open (it was altered).
-	Open(s domain.SealedSecret) ([]byte, error)
+	// Seal encrypts plain for context under the newest key.
+	Seal(plain, context []byte) (domain.SealedSecret, error)
+	// Open decrypts s for context. It returns an error wrapping
+	// ErrUnknownKey when no key of the ring has s's key id, and another
+	// error when s does not open (it was altered, or sealed for another
+	// context).
+	Open(s domain.SealedSecret, context []byte) ([]byte, error)
 }
 
 // ErrUnknownKey is returned by SecretBox.Open for a secret sealed under a
