@@ -42,3 +42,27 @@ var (
 	// ErrPasswordRequired: the change needs the current password.
 	ErrPasswordRequired = errors.New("current password required")
 )
+
+// The audited events of multi-factor authentication.
+const (
+	// EventMFAEnrolled: a second factor was added (detail method: totp or
+	// passkey).
+	EventMFAEnrolled EventType = "mfa_enrolled"
+	// EventMFARemoved: a second factor was removed by the user.
+	EventMFARemoved EventType = "mfa_removed"
+	// EventMFAResetByAdmin: an admin removed every second factor.
+	EventMFAResetByAdmin EventType = "mfa_reset_by_admin"
+	// EventRecoveryCodesRegenerated: new recovery codes replaced the old.
+	EventRecoveryCodesRegenerated EventType = "recovery_codes_regenerated"
+	// EventRecoveryCodeUsed: a recovery code completed a login.
+	EventRecoveryCodeUsed EventType = "recovery_code_used"
+	// EventPasskeyAdded and EventPasskeyRemoved: a passkey was registered
+	// or deleted.
+	EventPasskeyAdded   EventType = "passkey_added"
+	EventPasskeyRemoved EventType = "passkey_removed"
+	// EventPasskeyCounterRegressed: a passkey's signature counter did not
+	// increase (a possible cloned authenticator); the sign-in was refused.
+	EventPasskeyCounterRegressed EventType = "passkey_counter_regressed"
+	// EventMFAFailed: a wrong second factor was presented at login.
+	EventMFAFailed EventType = "mfa_failed"
+)
