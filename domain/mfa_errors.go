@@ -39,8 +39,6 @@ var (
 	// challenge of this ceremony (unknown, expired, already answered, or
 	// issued for another ceremony or user).
 	ErrWebAuthnChallengeInvalid = errors.New("invalid webauthn challenge")
-	// ErrPasswordRequired: the change needs the current password.
-	ErrPasswordRequired = errors.New("current password required")
 )
 
 // The audited events of multi-factor authentication.

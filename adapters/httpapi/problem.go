@@ -17,6 +17,8 @@ type problem struct {
 	Detail string       `json:"detail"`
 	Code   string       `json:"code"`
 	Errors []fieldError `json:"errors,omitempty"`
+	// The members of an mfa_required problem.
+	*mfaChallenge
 }
 
 type fieldError struct {
@@ -41,7 +43,8 @@ func writeProblem(c *fiber.Ctx, f *failure) error {
 		Title:  http.StatusText(a.status),
 		Status: a.status,
 		Detail: a.detail,
-		Code:   a.code,
-		Errors: f.fields,
+		Code:         a.code,
+		Errors:       f.fields,
+		mfaChallenge: f.mfa,
 	}, "application/problem+json")
 }
