@@ -5,6 +5,8 @@
 //	authd [serve]                  run the HTTP server (the default)
 //	authd create-admin --email E   create or promote an active admin; the password is read from stdin
 //	authd gen-key --out PATH       write a new Ed25519 signing key (PKCS#8 PEM)
+//	authd gen-encryption-key [--out PATH]
+//	                               write a new encryption key (appended to PATH: rotation)
 //
 // Configuration comes from environment variables; see README.md.
 package main
@@ -49,11 +51,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = createAdmin(args, stdin, stdout)
 	case "gen-key":
 		err = genKey(args, stdout)
+	case "gen-encryption-key":
+		fs := flag.NewFlagSet("gen-encryption-key", flag.ContinueOnError)
+		out := fs.String("out", "", "key file to append the new key to (standard output when empty)")
+		if err = fs.Parse(args); err == nil {
+			err = genEncryptionKey(*out, stdout)
+		}
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: authd [serve] | create-admin --email EMAIL | gen-key --out PATH")
+		fmt.Fprintln(stdout, "usage: authd [serve] | create-admin --email EMAIL | gen-key --out PATH | gen-encryption-key [--out PATH]")
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, create-admin or gen-key)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, create-admin, gen-key or gen-encryption-key)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "authd:", err)

@@ -88,7 +88,7 @@ func baseEnv() []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "AUTHD_EMAIL=off")
+	return append(env, "AUTHD_EMAIL=off", "AUTHD_ENCRYPTION_KEY_FILE="+testEncryptionKey())
 }
 
 // cheapEnv keeps password hashing and rate limits out of the way of tests
