@@ -388,4 +388,3 @@ func (f *fixture) auditEvents(t testing.TB) []domain.AuthEvent {
 	}
 	return evs
 }
-

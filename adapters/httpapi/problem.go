@@ -39,10 +39,10 @@ func writeProblem(c *fiber.Ctx, f *failure) error {
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(problem{
-		Type:   problemTypePrefix + a.code,
-		Title:  http.StatusText(a.status),
-		Status: a.status,
-		Detail: a.detail,
+		Type:         problemTypePrefix + a.code,
+		Title:        http.StatusText(a.status),
+		Status:       a.status,
+		Detail:       a.detail,
 		Code:         a.code,
 		Errors:       f.fields,
 		mfaChallenge: f.mfa,

@@ -95,7 +95,7 @@ func tableText(t testing.TB, dsn string) string {
 	var b strings.Builder
 	for _, table := range []string{"mfa_enrolments", "mfa_recovery_codes", "webauthn_credentials", "pending_logins", "webauthn_challenges", "auth_events", "mail_outbox", "token_families"} {
 		var rows []string
-		if err := db.NewRaw("SELECT t::text FROM " + table + " AS t").Scan(context.Background(), &rows); err != nil {
+		if err := db.NewRaw("SELECT t::text FROM "+table+" AS t").Scan(context.Background(), &rows); err != nil {
 			t.Fatalf("read %s: %v", table, err)
 		}
 		for _, r := range rows {
