@@ -51,7 +51,7 @@ const (
 	resultInvalid            = "invalid"
 	resultOverloaded         = "overloaded"
 	resultMFARequired        = "mfa_required"
-	resultInvalidMFAToken    = "invalid_mfa_token"
+	resultInvalidMFAToken    = "invalid_mfa_token" //nolint:gosec // G101: a metric label, not a credential.
 	resultInvalidFactor      = "invalid_second_factor"
 )
 
