@@ -276,7 +276,7 @@ func TestMFABadInput(t *testing.T) {
 }
 
 // registerPasskey registers a passkey of a for acc through the API.
-func (f *fixture) registerPasskey(t *testing.T, acc account, a *passkeytest.Authenticator, name string) (map[string]any, *passkeytest.Credential) {
+func (f *fixture) registerPasskey(t testing.TB, acc account, a *passkeytest.Authenticator, name string) (map[string]any, *passkeytest.Credential) {
 	t.Helper()
 	opts := f.do(t, "POST", "/v1/users/me/passkeys/begin", jsonBody(map[string]string{"current_password": strongPassword}), acc.tokens.AccessToken)
 	opts.wantStatus(t, http.StatusOK)
