@@ -116,11 +116,12 @@ func (uc *Login) logIn(ctx context.Context, email domain.Email, in LoginInput, n
 	if rehash {
 		uc.upgradeHash(ctx, u.ID(), in.Password)
 	}
-	m, err := uc.mfa.ByUser(ctx, u.ID())
+	// One prepared statement tells whether the account needs a second factor.
+	summary, err := uc.mfa.Summary(ctx, u.ID())
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("login: %w", err)
 	}
-	if factors := m.SecondFactors(); len(factors) > 0 {
+	if factors := summary.SecondFactors(); len(factors) > 0 {
 		return TokenPair{}, awaitSecondFactor(ctx, uc.mfa, uc.env, u, email, factors, in.Client, now)
 	}
 

@@ -185,19 +185,7 @@ func (m *MFA) Enabled() bool { return m.TOTPConfirmed() || len(m.passkeys) > 0 }
 
 // SecondFactors is the login decision after a correct password: the ways
 // the user may prove a second factor, none when the password is enough.
-func (m *MFA) SecondFactors() []SecondFactor {
-	var out []SecondFactor
-	if m.TOTPConfirmed() {
-		out = append(out, FactorTOTP)
-	}
-	if len(m.passkeys) > 0 {
-		out = append(out, FactorWebAuthn)
-	}
-	if len(out) > 0 && m.RecoveryCodesLeft() > 0 {
-		out = append(out, FactorRecoveryCode)
-	}
-	return out
-}
+func (m *MFA) SecondFactors() []SecondFactor { return m.Summary().SecondFactors() }
 
 // TOTPConfirmed reports whether the user has a confirmed TOTP secret.
 func (m *MFA) TOTPConfirmed() bool { return m.totp != nil && !m.totp.confirmedAt.IsZero() }
@@ -508,6 +496,24 @@ type MFASummary struct {
 	TOTP              bool
 	Passkeys          int
 	RecoveryCodesLeft int
+}
+
+// SecondFactors is the login decision after a correct password for an
+// account with these factors: the ways the user may prove a second factor,
+// none when the password is enough. Recovery codes stand in for a factor
+// only while one is enrolled.
+func (s MFASummary) SecondFactors() []SecondFactor {
+	var out []SecondFactor
+	if s.TOTP {
+		out = append(out, FactorTOTP)
+	}
+	if s.Passkeys > 0 {
+		out = append(out, FactorWebAuthn)
+	}
+	if len(out) > 0 && s.RecoveryCodesLeft > 0 {
+		out = append(out, FactorRecoveryCode)
+	}
+	return out
 }
 
 // The decisions of the change being made, for repository adapters.
