@@ -20,7 +20,7 @@ GO_TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout=5m
 # make test-cluster: the proofs under load, verbose so that their log shows what each saw.
 CLUSTER_TEST_FLAGS ?= -race -count=1 -timeout=5m -v
 # Programs the tests run beside authd; .ci/deps.sh installs the missing ones.
-TEST_DEPS   ?= nginx
+TEST_DEPS   ?= nginx chromium
 BENCH_ARGS  ?=
 # The benchmark harness: a Go module of its own, linted and tested with authd.
 TOOL_DIR    := tools/authbench
@@ -28,6 +28,7 @@ TOOL_DIR    := tools/authbench
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT := $(DATA)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 DEV_KEY       := $(DATA)/dev-jwt.pem
+DEV_ENC_KEY   := $(DATA)/dev-encryption.key
 
 # Mailpit catches the mail of make run, and the mail tests of make test
 # start their own; both use this build, made once per version.
@@ -61,8 +62,9 @@ fi
 if [[ $$(id -u) -eq 0 ]]; then .ci/pgbouncer.sh install; fi
 endef
 
-# server_env exports AUTHD_JWT_PRIVATE_KEY_FILE (creating a development key
-# once when it is unset) and AUTHD_ENV (dev, i.e. text logs, when unset).
+# server_env exports AUTHD_JWT_PRIVATE_KEY_FILE and AUTHD_ENCRYPTION_KEY_FILE
+# (creating development keys once when they are unset) and AUTHD_ENV (dev,
+# i.e. text logs, when unset).
 define server_env
 if [[ -z "$${AUTHD_JWT_PRIVATE_KEY_FILE:-}" ]]; then
 	if [[ ! -s $(DEV_KEY) ]]; then
@@ -70,6 +72,13 @@ if [[ -z "$${AUTHD_JWT_PRIVATE_KEY_FILE:-}" ]]; then
 		go run ./cmd/authd gen-key --out $(DEV_KEY)
 	fi
 	export AUTHD_JWT_PRIVATE_KEY_FILE="$(CURDIR)/$(DEV_KEY)"
+fi
+if [[ -z "$${AUTHD_ENCRYPTION_KEY_FILE:-}" ]]; then
+	if [[ ! -s $(DEV_ENC_KEY) ]]; then
+		mkdir -p $(DATA)
+		go run ./cmd/authd gen-encryption-key --out $(DEV_ENC_KEY)
+	fi
+	export AUTHD_ENCRYPTION_KEY_FILE="$(CURDIR)/$(DEV_ENC_KEY)"
 fi
 export AUTHD_ENV="$${AUTHD_ENV:-dev}"
 endef

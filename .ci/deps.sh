@@ -13,6 +13,8 @@ set -euo pipefail
 declare -A binary packages
 binary[nginx]=/usr/sbin/nginx
 packages[nginx]="nginx"
+binary[chromium]=/usr/bin/chromium
+packages[chromium]="chromium"
 
 usage() { echo "usage: $0 COMPONENT... (known: ${!binary[*]})" >&2; exit 2; }
 (($# > 0)) || usage

@@ -172,7 +172,7 @@ func TestLoginRacingPasswordChangeOpensNoSession(t *testing.T) {
 			t.Errorf("ChangePassword during the login: %v", err)
 		}
 	}
-	login := application.NewLogin(f.users, f.families, h, f.issuer, domain.DefaultSessionPolicy, application.NoLimits, f.env)
+	login := application.NewLogin(f.users, f.families, f.store.MFA(), h, f.issuer, domain.DefaultSessionPolicy, application.NoLimits, f.env)
 	_, err := login.Do(t.Context(), application.LoginInput{Email: "dora@example.com", Password: goodPassword})
 	if !errors.Is(err, domain.ErrInvalidCredentials) {
 		t.Fatalf("login that checked the old password: %v, want ErrInvalidCredentials", err)

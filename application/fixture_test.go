@@ -148,7 +148,7 @@ func (f *fixture) register() *application.Register {
 }
 
 func (f *fixture) login() *application.Login {
-	return application.NewLogin(f.users, f.families, f.hasher, f.issuer, domain.DefaultSessionPolicy, f.limiter, f.env)
+	return application.NewLogin(f.users, f.families, f.store.MFA(), f.hasher, f.issuer, domain.DefaultSessionPolicy, f.limiter, f.env)
 }
 
 func (f *fixture) refresh() *application.Refresh {

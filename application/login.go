@@ -23,6 +23,7 @@ type LoginInput struct {
 type Login struct {
 	users    ports.UserRepository
 	families ports.FamilyRepository
+	mfa      ports.MFARepository
 	hasher   ports.PasswordHasher
 	tokens   ports.AccessTokenIssuer
 	policy   domain.SessionPolicy
@@ -31,10 +32,10 @@ type Login struct {
 }
 
 // NewLogin returns the Login use case; limiter enforces the abuse limits
-// (NoLimits for none).
-func NewLogin(users ports.UserRepository, families ports.FamilyRepository, hasher ports.PasswordHasher,
+// (NoLimits for none), mfa tells which accounts need a second factor.
+func NewLogin(users ports.UserRepository, families ports.FamilyRepository, mfa ports.MFARepository, hasher ports.PasswordHasher,
 	tokens ports.AccessTokenIssuer, policy domain.SessionPolicy, limiter ports.Limiter, env Env) *Login {
-	return &Login{users: users, families: families, hasher: hasher, tokens: tokens, policy: policy, limiter: limiter, env: env}
+	return &Login{users: users, families: families, mfa: mfa, hasher: hasher, tokens: tokens, policy: policy, limiter: limiter, env: env}
 }
 
 // Do verifies the credentials and returns the tokens of a new session.
@@ -50,6 +51,10 @@ func NewLogin(users ports.UserRepository, families ports.FamilyRepository, hashe
 // timing does not tell them apart), and also when the user's sessions were
 // ended (a password change) between the check and the new session; and
 // domain.ErrAccountDisabled only after a correct password.
+//
+// An account with a second factor answers a correct password with an
+// *MFARequiredError, whose mfa_token continues the login at
+// CompleteMFALogin; the password attempt then counts neither way.
 func (uc *Login) Do(ctx context.Context, in LoginInput) (TokenPair, error) {
 	now := uc.env.now()
 	email, err := domain.ParseEmail(in.Email)
@@ -111,6 +116,14 @@ func (uc *Login) logIn(ctx context.Context, email domain.Email, in LoginInput, n
 	if rehash {
 		uc.upgradeHash(ctx, u.ID(), in.Password)
 	}
+	// One prepared statement tells whether the account needs a second factor.
+	summary, err := uc.mfa.Summary(ctx, u.ID())
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("login: %w", err)
+	}
+	if factors := summary.SecondFactors(); len(factors) > 0 {
+		return TokenPair{}, awaitSecondFactor(ctx, uc.mfa, uc.env, u, email, factors, in.Client, now)
+	}
 
 	secret, hash, err := domain.NewRefreshSecret(uc.env.random)
 	if err != nil {
@@ -130,7 +143,7 @@ func (uc *Login) logIn(ctx context.Context, email domain.Email, in LoginInput, n
 		}
 		return TokenPair{}, fmt.Errorf("login: %w", err)
 	}
-	access, ttl, err := uc.tokens.Issue(domain.AccessGrant{UserID: u.ID(), SessionID: id, Role: u.Role()}, now)
+	access, ttl, err := uc.tokens.Issue(domain.AccessGrant{UserID: u.ID(), SessionID: id, Role: u.Role(), AMR: f.AuthMethods()}, now)
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("login: %w", err)
 	}

@@ -48,8 +48,9 @@ func (uc *Refresh) Do(ctx context.Context, in RefreshInput) (TokenPair, error) {
 	}
 	var owner domain.Owner
 	var sid uuid.UUID
+	var amr domain.AuthMethods
 	err = uc.families.UpdateByToken(ctx, domain.HashRefreshToken(in.RefreshToken), func(f *domain.Family) error {
-		owner, sid = f.Owner(), f.ID()
+		owner, sid, amr = f.Owner(), f.ID(), f.AuthMethods()
 		err := f.Rotate(next, now, uc.policy)
 		if errors.Is(err, domain.ErrRefreshTokenReused) {
 			f.Audit(eventFor(domain.EventRefreshReused, owner.ID, sid, in.Client, now))
@@ -60,7 +61,7 @@ func (uc *Refresh) Do(ctx context.Context, in RefreshInput) (TokenPair, error) {
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("refresh: %w", err)
 	}
-	access, ttl, err := uc.tokens.Issue(domain.AccessGrant{UserID: owner.ID, SessionID: sid, Role: owner.Role}, now)
+	access, ttl, err := uc.tokens.Issue(domain.AccessGrant{UserID: owner.ID, SessionID: sid, Role: owner.Role, AMR: amr}, now)
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("refresh: %w", err)
 	}

@@ -25,6 +25,14 @@ type Deps struct {
 	Mail     ports.MailRenderer
 	// Links builds the one-time links of the mails that carry one.
 	Links Links
+
+	// Multi-factor authentication.
+	MFA        ports.MFARepository
+	Challenges ports.WebAuthnChallenges
+	Secrets    ports.SecretBox
+	Codes      ports.CodeDigester
+	TOTP       ports.TOTP
+	WebAuthn   ports.WebAuthn
 }
 
 // UseCases is every use case of authd, wired to one set of dependencies.
@@ -45,6 +53,7 @@ type UseCases struct {
 	UpdateUser         *UpdateUser
 	RevokeUserSessions *RevokeUserSessions
 	ListAudit          *ListAudit
+	MFA
 }
 
 // New builds every use case from d: the one place where the application's
@@ -53,7 +62,7 @@ func New(d Deps) *UseCases {
 	env := NewEnv(d.Clock, d.Random, d.Audit, d.Log).WithMail(d.Mail)
 	return &UseCases{
 		Register:           NewRegister(d.Users, d.Hasher, d.Common, d.Limiter, env),
-		Login:              NewLogin(d.Users, d.Families, d.Hasher, d.Tokens, d.Policy, d.Limiter, env),
+		Login:              NewLogin(d.Users, d.Families, d.MFA, d.Hasher, d.Tokens, d.Policy, d.Limiter, env),
 		Refresh:            NewRefresh(d.Families, d.Tokens, d.Policy, env),
 		Logout:             NewLogout(d.Families, env),
 		LogoutAll:          NewLogoutAll(d.Families, env),
@@ -68,5 +77,6 @@ func New(d Deps) *UseCases {
 		UpdateUser:         NewUpdateUser(d.Users, env),
 		RevokeUserSessions: NewRevokeUserSessions(d.Users, d.Families, env),
 		ListAudit:          NewListAudit(env.audit),
+		MFA:                newMFA(d, env),
 	}
 }

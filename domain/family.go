@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,6 +42,7 @@ type Family struct {
 	revokedAt  time.Time
 	client     ClientInfo
 	version    int64
+	amr        AuthMethods
 
 	presented *RefreshToken // the token the family was loaded through, if any
 	issued    *RefreshToken // the token issued by this change
@@ -62,11 +64,20 @@ type FamilyRecord struct {
 	// Version increases with every stored change; adapters use it to make
 	// their conditional writes race-free.
 	Version int64
+	// AMR is how the session was authenticated at login.
+	AMR AuthMethods
 }
 
-// NewFamily opens a session for owner, issuing its first refresh token whose
-// digest is first. The session ends at now+p.MaxLifetime at the latest.
+// NewFamily opens a session for owner authenticated by its password alone,
+// issuing its first refresh token whose digest is first. The session ends
+// at now+p.MaxLifetime at the latest.
 func NewFamily(id uuid.UUID, owner Owner, first TokenHash, client ClientInfo, now time.Time, p SessionPolicy) *Family {
+	return NewFamilyAuthenticated(id, owner, first, client, PasswordOnly(), now, p)
+}
+
+// NewFamilyAuthenticated is NewFamily for a session authenticated by amr
+// (a second factor, a passkey), which the session keeps across rotations.
+func NewFamilyAuthenticated(id uuid.UUID, owner Owner, first TokenHash, client ClientInfo, amr AuthMethods, now time.Time, p SessionPolicy) *Family {
 	f := &Family{
 		id:         id,
 		owner:      owner,
@@ -74,6 +85,7 @@ func NewFamily(id uuid.UUID, owner Owner, first TokenHash, client ClientInfo, no
 		lastUsedAt: now,
 		expiresAt:  now.Add(p.MaxLifetime),
 		client:     client,
+		amr:        slices.Clone(amr),
 	}
 	f.issue(first, now, p)
 	return f
@@ -91,6 +103,7 @@ func RehydrateFamily(r FamilyRecord, presented *RefreshToken) *Family {
 		revokedAt:  r.RevokedAt,
 		client:     r.Client,
 		version:    r.Version,
+		amr:        slices.Clone(r.AMR),
 	}
 	if presented != nil {
 		p := *presented
@@ -189,6 +202,10 @@ func (f *Family) RevokedAt() time.Time { return f.revokedAt }
 
 // Client returns the user agent and IP that opened the session.
 func (f *Family) Client() ClientInfo { return f.client }
+
+// AuthMethods returns how the session was authenticated at login; access
+// tokens of the session carry it as their "amr" claim.
+func (f *Family) AuthMethods() AuthMethods { return slices.Clone(f.amr) }
 
 // Version returns the stored version the family was loaded at.
 func (f *Family) Version() int64 { return f.version }

@@ -33,6 +33,10 @@ const (
 	MailMFARemoved MailTemplate = "mfa_removed"
 	// MailRecoveryCodeUsed tells the user that a recovery code was spent.
 	MailRecoveryCodeUsed MailTemplate = "recovery_code_used"
+	// MailPasskeyCounterRegressed tells the user that a sign-in with a
+	// passkey whose signature counter went back was refused (a possible
+	// copy of the key).
+	MailPasskeyCounterRegressed MailTemplate = "passkey_counter_regressed"
 )
 
 // MailTemplates returns every template, in a fixed order.
@@ -40,7 +44,7 @@ func MailTemplates() []MailTemplate {
 	return []MailTemplate{
 		MailVerifyEmail, MailResetPassword, MailEmailChangeConfirm, MailEmailChangeNotice,
 		MailPasswordChanged, MailRefreshTokenReused, MailRegistrationAttempt,
-		MailMFAEnrolled, MailMFARemoved, MailRecoveryCodeUsed,
+		MailMFAEnrolled, MailMFARemoved, MailRecoveryCodeUsed, MailPasskeyCounterRegressed,
 	}
 }
 

@@ -20,4 +20,7 @@ type AccessGrant struct {
 	UserID    UserID
 	SessionID uuid.UUID
 	Role      Role
+	// AMR is how the session was authenticated (the "amr" claim); none is
+	// left out of the token.
+	AMR AuthMethods
 }

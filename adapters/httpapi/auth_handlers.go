@@ -153,10 +153,6 @@ func (s *server) logoutAll(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-func (s *server) me(c *fiber.Ctx) error {
-	return c.JSON(toUserJSON(caller(c)))
-}
-
 func (s *server) jwks(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)

@@ -260,6 +260,10 @@ func guard(r route) fiber.Handler {
 			if !isJSON(c.Get(fiber.HeaderContentType)) {
 				return errMediaType
 			}
+		case bodyOptionalJSON:
+			if len(c.Body()) > 0 && !isJSON(c.Get(fiber.HeaderContentType)) {
+				return errMediaType
+			}
 		case bodyForm:
 			if !isForm(c.Get(fiber.HeaderContentType)) {
 				return &oauthParamError{"the body must be application/x-www-form-urlencoded"}

@@ -55,6 +55,9 @@ const (
 	resultReused             = "reused"
 	resultInvalid            = "invalid"
 	resultOverloaded         = "overloaded"
+	resultMFARequired        = "mfa_required"
+	resultInvalidMFAToken    = "invalid_mfa_token" //nolint:gosec // G101: a metric label, not a credential.
+	resultInvalidFactor      = "invalid_second_factor"
 )
 
 // errorRow is one row of errorTable: everything the API decides about one
@@ -176,6 +179,9 @@ var errorTable = []errorRow{
 		problem: answer{fiber.StatusConflict, "email_taken", "An account with this email already exists."},
 		oauth:   answer{fiber.StatusConflict, oauthInvalidRequest, "An account with this email already exists."},
 	},
+	// Multi-factor authentication (mfa_errors.go), before
+	// ErrInvalidCredentials, which ErrInvalidSecondFactor wraps.
+	mfaErrorRows[0], mfaErrorRows[1], mfaErrorRows[2], mfaErrorRows[3], mfaErrorRows[4], mfaErrorRows[5], mfaErrorRows[6],
 	{
 		// Before ErrInvalidCredentials, which it wraps.
 		match:   is(application.ErrWrongCurrentPassword),
@@ -188,6 +194,9 @@ var errorTable = []errorRow{
 		oauth:   answer{fiber.StatusUnauthorized, oauthInvalidRequest, "The email or password is not correct."},
 		result:  resultInvalidCredentials,
 	},
+	// A WebAuthn response that does not verify at a passwordless sign-in
+	// is an ErrInvalidCredentials above; elsewhere it is a bad request.
+	webAuthnErrorRows[0], webAuthnErrorRows[1], passkeyNotFoundRow,
 	{
 		match:   is(domain.ErrAccountDisabled),
 		problem: answer{fiber.StatusForbidden, "account_disabled", "This account has been disabled."},
@@ -270,6 +279,8 @@ type failure struct {
 	retryAfter string
 	// oauthDetail, when set, names the OAuth parameter at fault.
 	oauthDetail string
+	// mfa, when set, continues a login that needs a second factor.
+	mfa *mfaChallenge
 }
 
 func (f *failure) Error() string { return f.err.Error() }
@@ -300,6 +311,9 @@ func classify(err error) *failure {
 	}
 	if pe := (*oauthParamError)(nil); errors.As(err, &pe) {
 		f.oauthDetail = pe.detail
+	}
+	if mr := (*application.MFARequiredError)(nil); errors.As(err, &mr) {
+		f.mfa = mfaChallengeOf(mr)
 	}
 	return f
 }

@@ -17,6 +17,8 @@ type problem struct {
 	Detail string       `json:"detail"`
 	Code   string       `json:"code"`
 	Errors []fieldError `json:"errors,omitempty"`
+	// The members of an mfa_required problem.
+	*mfaChallenge
 }
 
 type fieldError struct {
@@ -37,11 +39,12 @@ func writeProblem(c *fiber.Ctx, f *failure) error {
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(problem{
-		Type:   problemTypePrefix + a.code,
-		Title:  http.StatusText(a.status),
-		Status: a.status,
-		Detail: a.detail,
-		Code:   a.code,
-		Errors: f.fields,
+		Type:         problemTypePrefix + a.code,
+		Title:        http.StatusText(a.status),
+		Status:       a.status,
+		Detail:       a.detail,
+		Code:         a.code,
+		Errors:       f.fields,
+		mfaChallenge: f.mfa,
 	}, "application/problem+json")
 }

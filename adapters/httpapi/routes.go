@@ -34,6 +34,9 @@ const (
 	bodyJSON
 	// bodyForm routes require application/x-www-form-urlencoded (RFC 6749).
 	bodyForm
+	// bodyOptionalJSON routes take an optional body, which must then be
+	// application/json.
+	bodyOptionalJSON
 )
 
 // routeTable lists every route of the API; it is also what 405 answers, the
@@ -56,6 +59,9 @@ func (s *server) routeTable() []route {
 	oauth := func(method, path string, h ...fiber.Handler) route {
 		return route{method: method, path: path, handlers: h, private: true, body: bodyForm, oauth: true}
 	}
+	optionalJSON := func(method, path string, h ...fiber.Handler) route {
+		return route{method: method, path: path, handlers: h, private: true, body: bodyOptionalJSON}
+	}
 	withAdmin := func(h fiber.Handler) []fiber.Handler { return append(append([]fiber.Handler{}, admin...), h) }
 	return []route{
 		public(fiber.MethodGet, "/healthz", s.healthz),
@@ -70,10 +76,26 @@ func (s *server) routeTable() []route {
 		json(fiber.MethodPost, "/v1/auth/logout", s.logout),
 		private(fiber.MethodPost, "/v1/auth/logout-all", bearer, s.logoutAll),
 
-		private(fiber.MethodGet, "/v1/users/me", bearer, s.me),
+		private(fiber.MethodGet, "/v1/users/me", bearer, s.meWithMFA),
 		json(fiber.MethodPost, "/v1/users/me/password", bearer, s.changePassword),
 		private(fiber.MethodGet, "/v1/users/me/sessions", bearer, s.listSessions),
 		private(fiber.MethodDelete, "/v1/users/me/sessions/:id", bearer, s.revokeSession),
+
+		// Multi-factor authentication (mfa_handlers.go).
+		json(fiber.MethodPost, "/v1/users/me/mfa/totp", bearer, s.enrollTOTP),
+		json(fiber.MethodDelete, "/v1/users/me/mfa/totp", bearer, s.removeTOTP),
+		json(fiber.MethodPost, "/v1/users/me/mfa/totp/confirm", bearer, s.confirmTOTP),
+		json(fiber.MethodPost, "/v1/users/me/mfa/recovery-codes", bearer, s.regenerateRecoveryCodes),
+		json(fiber.MethodPost, "/v1/users/me/passkeys/begin", bearer, s.beginPasskeyRegistration),
+		json(fiber.MethodPost, "/v1/users/me/passkeys/finish", bearer, s.finishPasskeyRegistration),
+		private(fiber.MethodGet, "/v1/users/me/passkeys", bearer, s.listPasskeys),
+		json(fiber.MethodPatch, "/v1/users/me/passkeys/:id", bearer, s.renamePasskey),
+		optionalJSON(fiber.MethodDelete, "/v1/users/me/passkeys/:id", bearer, s.removePasskey),
+		json(fiber.MethodPost, "/v1/auth/mfa", s.completeMFA),
+		json(fiber.MethodPost, "/v1/auth/mfa/webauthn/begin", s.beginMFAPasskey),
+		private(fiber.MethodPost, "/v1/auth/passkey/begin", s.beginPasskeyLogin),
+		json(fiber.MethodPost, "/v1/auth/passkey/finish", s.finishPasskeyLogin),
+		private(fiber.MethodDelete, "/v1/admin/users/:id/mfa", withAdmin(s.resetUserMFA)...),
 
 		private(fiber.MethodGet, "/v1/admin/users", withAdmin(s.listUsers)...),
 		private(fiber.MethodGet, "/v1/admin/users/:id", withAdmin(s.getUser)...),

@@ -152,6 +152,13 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 		Log:      log,
 		Policy:   domain.DefaultSessionPolicy,
 		Limiter:  limiter,
+		// Multi-factor authentication, with real crypto (mfa_test.go).
+		MFA:        store.MFA(),
+		Challenges: store.Challenges(),
+		Secrets:    testKeyring(t),
+		Codes:      testKeyring(t),
+		TOTP:       testTOTP,
+		WebAuthn:   testRelyingParty(t),
 	})
 	f := &fixture{v: openapitest.New(t), store: store, clock: clock, issuer: issuer, hasher: hasher, logs: logs, metrics: httpapi.NewMetrics(nil)}
 	cfg := httpapi.Config{Issuer: testIssuer, TrustedProxies: o.trustedProxies, CORSOrigins: o.corsOrigins, RequestTimeout: o.requestTimeout}

@@ -141,7 +141,7 @@ func (i *Issuer) Issue(g domain.AccessGrant, now time.Time) (string, time.Durati
 	if err != nil {
 		return "", 0, fmt.Errorf("jwt: token id: %w", err)
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+	claims := jwt.MapClaims{
 		"iss":  i.issuer,
 		"aud":  i.audience,
 		"sub":  strconv.FormatInt(int64(g.UserID), 10),
@@ -151,7 +151,12 @@ func (i *Issuer) Issue(g domain.AccessGrant, now time.Time) (string, time.Durati
 		"nbf":  now.Unix(),
 		"exp":  now.Add(i.ttl).Unix(),
 		"jti":  jti.String(),
-	})
+	}
+	if len(g.AMR) > 0 {
+		// RFC 8176: how the session was authenticated.
+		claims["amr"] = g.AMR.Strings()
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["typ"] = tokenType
 	t.Header["kid"] = i.kid
 	s, err := t.SignedString(i.priv)

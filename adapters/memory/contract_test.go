@@ -15,6 +15,8 @@ func newRepos(*testing.T) porttest.Repos {
 		Families:         s.Families(),
 		Audit:            s.Audit(),
 		Outbox:           s.Outbox(),
+		MFA:              s.MFA(),
+		Challenges:       s.Challenges(),
 		BreakSessionEnds: func(*testing.T) { s.BreakSessionEnds() },
 		InspectMail: func(t *testing.T, id int64) porttest.MailState {
 			t.Helper()
@@ -59,4 +61,9 @@ func TestLimiterContract(t *testing.T) {
 func TestMailOutboxContract(t *testing.T) {
 	t.Parallel()
 	porttest.MailOutbox(t, newRepos)
+}
+
+func TestMFARepositoryContract(t *testing.T) {
+	t.Parallel()
+	porttest.MFARepository(t, newRepos)
 }

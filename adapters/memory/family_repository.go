@@ -64,6 +64,7 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 		revokedAt:  micro(f.RevokedAt()),
 		client:     f.Client(),
 		version:    1,
+		amr:        f.AuthMethods(),
 	}
 	r.s.families[row.id] = row
 	r.s.familiesByUser[row.userID] = append(r.s.familiesByUser[row.userID], row.id)
@@ -195,6 +196,7 @@ func (s *Store) familyLocked(row *familyRow, presented *domain.RefreshToken) *do
 		RevokedAt:  row.revokedAt,
 		Client:     row.client,
 		Version:    row.version,
+		AMR:        row.amr,
 	}, presented)
 }
 

@@ -44,6 +44,8 @@ type Store struct {
 
 	mails      []*mailRow
 	lastMailID int64
+
+	mfa *mfaTables // second factors, pending logins, WebAuthn challenges
 }
 
 type userRow = domain.UserRecord
@@ -58,6 +60,7 @@ type familyRow struct {
 	client     domain.ClientInfo
 	version    int64
 	tokens     []domain.TokenHash
+	amr        domain.AuthMethods
 }
 
 type tokenRow struct {
@@ -78,6 +81,7 @@ func NewStore() *Store {
 		families:       map[uuid.UUID]*familyRow{},
 		familiesByUser: map[domain.UserID][]uuid.UUID{},
 		tokens:         map[domain.TokenHash]*tokenRow{},
+		mfa:            newMFATables(),
 	}
 }
 

@@ -19,10 +19,12 @@ func newRepos(t *testing.T) porttest.Repos {
 // reposOn returns the PostgreSQL repositories on db.
 func reposOn(db *bun.DB) porttest.Repos {
 	return porttest.Repos{
-		Users:    postgres.NewUserRepository(db),
-		Families: postgres.NewFamilyRepository(db),
-		Audit:    postgres.NewAuditLog(db),
-		Outbox:   postgres.NewMailOutbox(db),
+		Users:      postgres.NewUserRepository(db),
+		Families:   postgres.NewFamilyRepository(db),
+		Audit:      postgres.NewAuditLog(db),
+		Outbox:     postgres.NewMailOutbox(db),
+		MFA:        postgres.NewMFARepository(db),
+		Challenges: postgres.NewWebAuthnChallenges(db),
 		// A trigger makes every statement that ends a session fail, as a
 		// lost connection or a full disk would.
 		BreakSessionEnds: func(t *testing.T) {
@@ -91,4 +93,9 @@ func TestLimiterContract(t *testing.T) {
 func TestMailOutboxContract(t *testing.T) {
 	t.Parallel()
 	porttest.MailOutbox(t, newRepos)
+}
+
+func TestMFARepositoryContract(t *testing.T) {
+	t.Parallel()
+	porttest.MFARepository(t, newRepos)
 }

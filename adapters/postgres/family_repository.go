@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"authd/domain"
 	"authd/ports"
@@ -93,7 +94,7 @@ func (s Statement) clone() Statement {
 var (
 	loadByTokenStmt = Statement{
 		SQL: `SELECT f.id AS family_id, f.user_id, f.created_at AS family_created_at, f.last_used_at,
-		f.expires_at AS family_expires_at, f.revoked_at AS family_revoked_at, f.user_agent, f.ip, f.version,
+		f.expires_at AS family_expires_at, f.revoked_at AS family_revoked_at, f.user_agent, f.ip, f.version, f.amr,
 		u.role::text AS role, u.is_active, u.session_epoch,
 		t.id AS token_id, t.token, t.expires_at AS token_expires_at, t.revoked_at AS token_revoked_at,
 		t.created_at AS token_created_at
@@ -161,7 +162,7 @@ func (r *FamilyRepository) queryRow(ctx context.Context, p *preparedStmt, args .
 }
 
 const familySelect = "SELECT f.id, f.user_id, f.created_at, f.last_used_at, f.expires_at, f.revoked_at, " +
-	"f.user_agent, f.ip, f.version, u.role, u.is_active, u.session_epoch"
+	"f.user_agent, f.ip, f.version, f.amr, u.role, u.is_active, u.session_epoch"
 
 // Create stores a new family and the first token it issued, in one
 // statement that inserts nothing unless the owner is still active and at
@@ -180,8 +181,8 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 	query := `WITH owner AS (
 		SELECT id FROM users WHERE id = $1 AND is_active AND session_epoch = $2 FOR SHARE
 	), fam AS (
-		INSERT INTO token_families (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, version)
-		SELECT $3, id, $4, $5, $6, $7, $8, $9, $10 FROM owner RETURNING id, user_id
+		INSERT INTO token_families (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, version, amr)
+		SELECT $3, id, $4, $5, $6, $7, $8, $9, $10, $14::text[] FROM owner RETURNING id, user_id
 	), tok AS (
 		INSERT INTO refresh_tokens (token, token_family, user_id, expires_at, created_at)
 		SELECT $11, id, user_id, $12, $13 FROM fam
@@ -189,7 +190,7 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 	args := []any{
 		row.UserID, f.Owner().SessionEpoch,
 		row.ID, row.CreatedAt, row.LastUsedAt, row.ExpiresAt, nullTime(row.RevokedAt), row.UserAgent, row.IP, row.Version,
-		first.Hash().String(), first.ExpiresAt(), first.CreatedAt(),
+		first.Hash().String(), first.ExpiresAt(), first.CreatedAt(), textArray(row.AMR),
 	}
 	extra, args := attachedCTEs(f, args)
 	query += extra
@@ -220,7 +221,7 @@ func (r *FamilyRepository) UpdateByToken(ctx context.Context, hash domain.TokenH
 		q, err := r.queryRow(ctx, r.loadByToken, hash.String())
 		if err == nil {
 			err = q.Scan(&row.ID, &row.UserID, &row.CreatedAt, &row.LastUsedAt, &row.ExpiresAt, &revoked,
-				&row.UserAgent, &row.IP, &row.Version, &row.Role, &row.IsActive, &row.SessionEpoch,
+				&row.UserAgent, &row.IP, &row.Version, pgdialect.Array(&row.AMR), &row.Role, &row.IsActive, &row.SessionEpoch,
 				&row.TokenID, &row.TokenHash, &row.TokenExpiresAt, &tokenRevoked, &row.TokenCreatedAt)
 		}
 		if errors.Is(err, sql.ErrNoRows) {
@@ -401,6 +402,12 @@ func endFamilies(ctx context.Context, tx bun.Tx, userID int64, at time.Time, exc
 		return 0, dbErr("revoke session tokens", err)
 	}
 	return len(ids), nil
+}
+
+// textArray is the text[] literal of values, which must need no quoting
+// (authentication method references do not).
+func textArray(values []string) string {
+	return "{" + strings.Join(values, ",") + "}"
 }
 
 // nullTime maps the zero time to NULL.

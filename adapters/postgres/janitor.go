@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -61,7 +62,37 @@ func pruneTasks(r Retention) []pruneTask {
 			SELECT id FROM auth_events WHERE created_at < ? LIMIT ? FOR UPDATE SKIP LOCKED)`, before(r.AuditRetention)},
 		{"mail_outbox", `DELETE FROM mail_outbox WHERE id IN (
 			SELECT id FROM mail_outbox WHERE status <> 'pending' AND created_at < ? LIMIT ? FOR UPDATE SKIP LOCKED)`, before(r.PruneAfter)},
+		expiredTask("pending_logins", "token"),
+		expiredTask("webauthn_challenges", "challenge"),
 	}, limiterPruneTasks(r.KnownIPTTL)...)
+}
+
+// expiredTask deletes the rows of table, keyed by key, whose expires_at has
+// passed: short-lived state such as pending logins and WebAuthn ceremonies.
+func expiredTask(table, key string) pruneTask {
+	return pruneTask{table, fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN (
+			SELECT %[2]s FROM %[1]s WHERE expires_at < ? LIMIT ? FOR UPDATE SKIP LOCKED)`, table, key), before(0)}
+}
+
+// runPruneTask runs t in batches of pruneBatch until a batch deletes fewer,
+// without the janitor's lock: several callers may prune at once, each batch
+// skipping the rows another holds. It returns how many rows it deleted.
+func runPruneTask(ctx context.Context, db bun.IDB, t pruneTask, now time.Time) (int, error) {
+	total := 0
+	for {
+		res, err := db.NewRaw(t.sql, t.cutoff(now), pruneBatch).Exec(ctx)
+		if err != nil {
+			return total, dbErr("prune "+t.table, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, dbErr("prune "+t.table, err)
+		}
+		total += int(n)
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
 }
 
 // limiterPruneTasks delete the counters that expired and the known IPs
@@ -79,7 +110,8 @@ func limiterPruneTasks(knownIPTTL time.Duration) []pruneTask {
 // Janitor keeps the tables bounded: it deletes, in batches, sessions that
 // ended or expired, expired refresh tokens and sent or failed mail more
 // than Retention.PruneAfter ago, audit events older than
-// Retention.AuditRetention, and the abuse limits' expired rows. Every
+// Retention.AuditRetention, expired pending logins and WebAuthn ceremonies,
+// and the abuse limits' expired rows. Every
 // instance runs one; each batch is a transaction holding an advisory lock,
 // so one instance prunes at a time. It needs no session state, so it works
 // through a pooler in transaction mode.
@@ -97,7 +129,8 @@ func NewJanitor(db *bun.DB, r Retention) *Janitor {
 	return &Janitor{db: db, tasks: pruneTasks(r), batch: r.Batch}
 }
 
-// Pruned counts the rows a pass deleted, by table.
+// Pruned counts the rows a pass deleted, by table; a table it deleted
+// nothing from is absent.
 type Pruned map[string]int
 
 // Pass deletes everything due at now and returns what it deleted, also when
@@ -108,7 +141,9 @@ func (j *Janitor) Pass(ctx context.Context, now time.Time) (Pruned, error) {
 	for _, t := range j.tasks {
 		for {
 			n, err := j.batchOf(ctx, t, now)
-			pruned[t.table] += n
+			if n > 0 {
+				pruned[t.table] += n
+			}
 			if err != nil {
 				return pruned, err
 			}

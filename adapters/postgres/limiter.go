@@ -188,19 +188,10 @@ const pruneBatch = 1000
 func (l *Limiter) Prune(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for _, t := range limiterPruneTasks(l.policy.KnownIPTTL) {
-		for {
-			res, err := l.db.NewRaw(t.sql, t.cutoff(now), pruneBatch).Exec(ctx)
-			if err != nil {
-				return total, dbErr("prune limits", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return total, dbErr("prune limits", err)
-			}
-			total += int(n)
-			if n < pruneBatch {
-				break
-			}
+		n, err := runPruneTask(ctx, l.db, t, now)
+		total += n
+		if err != nil {
+			return total, err
 		}
 	}
 	return total, nil

@@ -50,6 +50,7 @@ type familyRow struct {
 	UserAgent  string    `bun:"user_agent,type:varchar(512),notnull,default:''"`
 	IP         string    `bun:"ip,type:varchar(64),notnull,default:''"`
 	Version    int64     `bun:"version,type:bigint,notnull,default:0"`
+	AMR        []string  `bun:"amr,type:text[],notnull,default:'{}',array"`
 }
 
 // authEventRow is a row of auth_events.
@@ -134,6 +135,11 @@ var (
 		(*limitCounterRow)(nil),
 		(*knownIPRow)(nil),
 		(*mailOutboxRow)(nil),
+		(*mfaEnrolmentRow)(nil),
+		(*recoveryCodeRow)(nil),
+		(*passkeyRow)(nil),
+		(*pendingLoginRow)(nil),
+		(*webAuthnChallengeRow)(nil),
 	}
 
 	// schemaEnums are the enum types the columns use.
@@ -156,6 +162,9 @@ var (
 		{model: (*familyRow)(nil), name: "ix_token_families_revoked_at", columns: []string{"revoked_at"}, where: "revoked_at IS NOT NULL"},
 		{model: (*authEventRow)(nil), name: "ix_auth_events_created_at", columns: []string{"created_at"}},
 		{model: (*mailOutboxRow)(nil), name: "ix_mail_outbox_done", columns: []string{"created_at"}, where: "status <> 'pending'"},
+		{model: (*passkeyRow)(nil), name: "ix_webauthn_credentials_user_id", columns: []string{"user_id", "created_at"}},
+		{model: (*pendingLoginRow)(nil), name: "ix_pending_logins_expires_at", columns: []string{"expires_at"}},
+		{model: (*webAuthnChallengeRow)(nil), name: "ix_webauthn_challenges_expires_at", columns: []string{"expires_at"}},
 	}
 )
 
@@ -238,6 +247,7 @@ func toDomainFamily(r *familyOwnerRow, withToken bool) (*domain.Family, error) {
 		RevokedAt:  r.RevokedAt,
 		Client:     domain.NewClientInfo(r.UserAgent, r.IP),
 		Version:    r.Version,
+		AMR:        domain.RehydrateAuthMethods(r.AMR),
 	}
 	if !withToken {
 		return domain.RehydrateFamily(rec, nil), nil
@@ -261,6 +271,7 @@ func fromDomainFamily(f *domain.Family) *familyRow {
 		UserAgent:  f.Client().UserAgent(),
 		IP:         f.Client().IP(),
 		Version:    f.Version(),
+		AMR:        f.AuthMethods().Strings(),
 	}
 }
 

@@ -57,6 +57,7 @@ type Config struct {
 	CORSOrigins    httpapi.Origins        // AUTHD_CORS_ORIGINS
 	MetricsAddr    string                 // AUTHD_METRICS_ADDR
 	Mail           MailConfig
+	MFA            MFAConfig
 	// Bounded work (DESIGN.md): every request's deadline, and how many
 	// requests may wait for a password-hashing slot.
 	RequestTimeout time.Duration // AUTHD_REQUEST_TIMEOUT
@@ -230,6 +231,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	r.loadIssuer(&c, host, addrOK)
 	c.Mail = loadMailConfig(r, c.Env, c.Issuer)
+	c.MFA = loadMFAConfig(r, c.Env)
 	if c.Session.TokenTTL > c.Session.MaxLifetime {
 		r.fail("AUTHD_REFRESH_TOKEN_TTL", c.Session.TokenTTL.String(), "must not exceed AUTHD_SESSION_MAX_LIFETIME")
 	}
@@ -388,6 +390,9 @@ func (c Config) requireServe() error {
 	}
 	if c.JWTPrivateKeyFile == "" {
 		errs = append(errs, errors.New("AUTHD_JWT_PRIVATE_KEY_FILE is required (make run creates a development key)"))
+	}
+	if c.MFA.EncryptionKeyFile == "" {
+		errs = append(errs, errors.New("AUTHD_ENCRYPTION_KEY_FILE is required (make run creates a development key)"))
 	}
 	if c.Mail.On && c.Mail.SMTPURL == "" {
 		errs = append(errs, errors.New("AUTHD_SMTP_URL is required unless AUTHD_EMAIL=off (make run starts Mailpit)"))

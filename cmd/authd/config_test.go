@@ -68,6 +68,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Prune:            PruneConfig{After: 7 * 24 * time.Hour, AuditRetention: 400 * 24 * time.Hour, Interval: time.Minute},
 		MetricsAddr:      "127.0.0.1:9464",
 		Mail:             MailConfig{On: true, SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
+		MFA:              MFAConfig{DisplayName: "authd"},
 		RequestTimeout:   10 * time.Second,
 		HashQueue:        8 * runtime.GOMAXPROCS(0),
 	}
@@ -81,8 +82,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Errorf("pool defaults differ from postgres.DefaultPoolOptions (-want +got):\n%s", diff)
 	}
 	if err := got.requireServe(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || !strings.Contains(err.Error(), "AUTHD_JWT_PRIVATE_KEY_FILE") ||
-		!strings.Contains(err.Error(), "AUTHD_SMTP_URL") {
-		t.Errorf("requireServe() = %v, want the three required variables named", err)
+		!strings.Contains(err.Error(), "AUTHD_SMTP_URL") || !strings.Contains(err.Error(), "AUTHD_ENCRYPTION_KEY_FILE") {
+		t.Errorf("requireServe() = %v, want the four required variables named", err)
 	}
 }
 
@@ -132,6 +133,10 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		"AUTHD_REQUEST_TIMEOUT":              "9s",
 		"AUTHD_HASH_QUEUE":                   "12",
 		"AUTHD_DB_PREPARED":                  "off",
+		"AUTHD_ENCRYPTION_KEY_FILE":          "/keys/encryption.key",
+		"AUTHD_MFA_DISPLAY_NAME":             "Example",
+		"AUTHD_WEBAUTHN_RP_ID":               "Example.com",
+		"AUTHD_WEBAUTHN_ORIGINS":             "https://example.com/, https://app.example.com",
 	}
 	got, err := LoadConfig(envMap(env))
 	if err != nil {
@@ -174,7 +179,11 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		CORSOrigins:      mustOrigins(t, "http://localhost:5173,https://app.example.com"),
 		MetricsAddr:      "0.0.0.0:9100",
 		// dev without AUTHD_SMTP_URL: email is off.
-		Mail:           MailConfig{On: false, PublicURL: "https://auth.example.com", SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
+		Mail: MailConfig{On: false, PublicURL: "https://auth.example.com", SMTPTimeout: 30 * time.Second, PollInterval: time.Second},
+		MFA: MFAConfig{
+			EncryptionKeyFile: "/keys/encryption.key", DisplayName: "Example",
+			RPID: "example.com", Origins: []string{"https://example.com", "https://app.example.com"},
+		},
 		RequestTimeout: 9 * time.Second,
 		HashQueue:      12,
 	}

@@ -40,7 +40,7 @@ func TestLoadMailConfig(t *testing.T) {
 // email is off; dev without one runs with email off.
 func TestMailConfigSwitch(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"DATABASE_URL": "postgres://db/authd", "AUTHD_JWT_PRIVATE_KEY_FILE": "/k.pem"}
+	base := map[string]string{"DATABASE_URL": "postgres://db/authd", "AUTHD_JWT_PRIVATE_KEY_FILE": "/k.pem", "AUTHD_ENCRYPTION_KEY_FILE": "/e.key"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {

@@ -6,6 +6,8 @@
 //	authd create-admin --email E   create or promote an active admin; the password is read from stdin
 //	authd gen-key --out PATH       write a new Ed25519 signing key (PKCS#8 PEM)
 //	authd prune                    delete, once, what has served its purpose (the janitor's pass)
+//	authd gen-encryption-key [--out PATH]
+//	                               write a new encryption key (appended to PATH: rotation)
 //
 // Configuration comes from environment variables; see README.md.
 package main
@@ -52,11 +54,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = prune(args, stdout)
 	case "gen-key":
 		err = genKey(args, stdout)
+	case "gen-encryption-key":
+		fs := flag.NewFlagSet("gen-encryption-key", flag.ContinueOnError)
+		out := fs.String("out", "", "key file to append the new key to (standard output when empty)")
+		if err = fs.Parse(args); err == nil {
+			err = genEncryptionKey(*out, stdout)
+		}
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: authd [serve] | create-admin --email EMAIL | gen-key --out PATH | prune")
+		fmt.Fprintln(stdout, "usage: authd [serve] | create-admin --email EMAIL | gen-key --out PATH | gen-encryption-key [--out PATH] | prune")
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, create-admin, gen-key or prune)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, create-admin, gen-key, gen-encryption-key or prune)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "authd:", err)

@@ -90,7 +90,7 @@ func baseEnv() []string {
 		env = append(env, kv)
 	}
 	// No drain on SIGTERM: tests stop many servers (the drain has its own test).
-	return append(env, "AUTHD_EMAIL=off", "AUTHD_SHUTDOWN_DRAIN=0")
+	return append(env, "AUTHD_EMAIL=off", "AUTHD_SHUTDOWN_DRAIN=0", "AUTHD_ENCRYPTION_KEY_FILE="+testEncryptionKey())
 }
 
 // cheapEnv keeps password hashing and rate limits out of the way of tests

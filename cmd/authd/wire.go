@@ -55,6 +55,7 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 		),
 		fx.Invoke(func(cfg Config, log *slog.Logger) { reserveProcs(cfg, log) }, tuneGC, startMetrics, startJanitor, startHTTP),
 		mailModule,
+		mfaModule,
 	}
 	return fx.New(append(opts, extra...)...)
 }
@@ -177,8 +178,8 @@ func newMetrics(db *bun.DB, hasher *password.Hasher) *httpapi.Metrics {
 }
 
 // newUseCases builds the server's use cases.
-func newUseCases(cfg Config, db *bun.DB, clock ports.Clock, hasher *password.Hasher, tokens *jwt.Issuer, limiter ports.Limiter, log *slog.Logger, mail mailTemplates, iss issuerURL) *application.UseCases {
-	return application.New(withMail(useCaseDeps(cfg, db, clock, hasher, tokens, limiter, log), cfg, mail, string(iss)))
+func newUseCases(cfg Config, db *bun.DB, clock ports.Clock, hasher *password.Hasher, tokens *jwt.Issuer, limiter ports.Limiter, log *slog.Logger, mail mailTemplates, iss issuerURL, mfa mfaParts) *application.UseCases {
+	return application.New(withMFA(withMail(useCaseDeps(cfg, db, clock, hasher, tokens, limiter, log), cfg, mail, string(iss)), db, mfa))
 }
 
 // useCaseDeps assembles what the use cases are built from: the PostgreSQL

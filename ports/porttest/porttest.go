@@ -34,6 +34,9 @@ type Repos struct {
 	Families ports.FamilyRepository
 	Audit    ports.AuditLog
 	Outbox   ports.MailOutbox
+	// MFA and Challenges are the multi-factor repositories of the store.
+	MFA        ports.MFARepository
+	Challenges ports.WebAuthnChallenges
 	// BreakSessionEnds makes every later attempt to end a session in this
 	// store fail, as a failing write would, so that the suites can check
 	// that a change and the session endings it decided are stored

@@ -43,8 +43,15 @@ func buildServer(ctx context.Context, pkg, dir string) (bin, key string, err err
 	if out, err := exec.CommandContext(ctx, bin, "gen-key", "--out", key).CombinedOutput(); err != nil {
 		return "", "", fmt.Errorf("authd gen-key: %w\n%s", err, out)
 	}
+	// The encryption key of multi-factor authentication, beside the signing
+	// key; an authd from before it had none to make.
+	_ = exec.CommandContext(ctx, bin, "gen-encryption-key", "--out", encryptionKeyFile(key)).Run()
 	return bin, key, nil
 }
+
+// encryptionKeyFile is the AUTHD_ENCRYPTION_KEY_FILE made beside the
+// signing key key.
+func encryptionKeyFile(key string) string { return filepath.Join(filepath.Dir(key), "encryption.key") }
 
 // authdMain returns the directory of cmd/authd in the authd module as go
 // list sees it from the working directory: authd's repository root, or
@@ -96,6 +103,9 @@ func startServer(ctx context.Context, bin, key, dsn, dir string, env ...string) 
 		// The benchmarks send no mail.
 		"AUTHD_EMAIL=off",
 	)
+	if _, err := os.Stat(encryptionKeyFile(key)); err == nil {
+		cmd.Env = append(cmd.Env, "AUTHD_ENCRYPTION_KEY_FILE="+encryptionKeyFile(key))
+	}
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
