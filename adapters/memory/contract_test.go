@@ -15,6 +15,7 @@ func newRepos(*testing.T) porttest.Repos {
 		Families:         s.Families(),
 		Audit:            s.Audit(),
 		Outbox:           s.Outbox(),
+		Tokens:           s.OneTimeTokens(),
 		BreakSessionEnds: func(*testing.T) { s.BreakSessionEnds() },
 		InspectMail: func(t *testing.T, id int64) porttest.MailState {
 			t.Helper()
@@ -59,4 +60,9 @@ func TestLimiterContract(t *testing.T) {
 func TestMailOutboxContract(t *testing.T) {
 	t.Parallel()
 	porttest.MailOutbox(t, newRepos)
+}
+
+func TestOneTimeTokensContract(t *testing.T) {
+	t.Parallel()
+	porttest.OneTimeTokens(t, newRepos)
 }

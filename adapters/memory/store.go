@@ -44,6 +44,9 @@ type Store struct {
 
 	mails      []*mailRow
 	lastMailID int64
+
+	oneTimeTokens      map[domain.TokenHash]*domain.OneTimeTokenRecord
+	lastOneTimeTokenID int64
 }
 
 type userRow = domain.UserRecord
@@ -78,6 +81,7 @@ func NewStore() *Store {
 		families:       map[uuid.UUID]*familyRow{},
 		familiesByUser: map[domain.UserID][]uuid.UUID{},
 		tokens:         map[domain.TokenHash]*tokenRow{},
+		oneTimeTokens:  map[domain.TokenHash]*domain.OneTimeTokenRecord{},
 	}
 }
 
@@ -92,6 +96,9 @@ func (s *Store) Audit() *AuditLog { return &AuditLog{s: s} }
 
 // Outbox returns the store's MailOutbox.
 func (s *Store) Outbox() *MailOutbox { return &MailOutbox{s: s} }
+
+// OneTimeTokens returns the store's OneTimeTokenRepository.
+func (s *Store) OneTimeTokens() *OneTimeTokenRepository { return &OneTimeTokenRepository{s: s} }
 
 // SetUnavailable makes every repository call fail with an error wrapping
 // ports.ErrUnavailable while down is true, to test how callers handle a

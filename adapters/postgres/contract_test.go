@@ -17,6 +17,7 @@ func newRepos(t *testing.T) porttest.Repos {
 		Families: postgres.NewFamilyRepository(db),
 		Audit:    postgres.NewAuditLog(db),
 		Outbox:   postgres.NewMailOutbox(db),
+		Tokens:   postgres.NewOneTimeTokenRepository(db),
 		// A trigger makes every statement that ends a session fail, as a
 		// lost connection or a full disk would.
 		BreakSessionEnds: func(t *testing.T) {
@@ -85,4 +86,9 @@ func TestLimiterContract(t *testing.T) {
 func TestMailOutboxContract(t *testing.T) {
 	t.Parallel()
 	porttest.MailOutbox(t, newRepos)
+}
+
+func TestOneTimeTokensContract(t *testing.T) {
+	t.Parallel()
+	porttest.OneTimeTokens(t, newRepos)
 }

@@ -89,6 +89,7 @@ var wantForeignKeys = []string{
 	"auth_events auth_events_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES users(id) ON DELETE SET NULL",
 	"auth_events auth_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL",
 	"mail_outbox mail_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL",
+	"one_time_tokens one_time_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
 	"refresh_tokens refresh_tokens_token_family_fkey FOREIGN KEY (token_family) REFERENCES token_families(id) ON DELETE CASCADE",
 	"refresh_tokens refresh_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
 	"token_families token_families_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",

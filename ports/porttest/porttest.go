@@ -34,6 +34,8 @@ type Repos struct {
 	Families ports.FamilyRepository
 	Audit    ports.AuditLog
 	Outbox   ports.MailOutbox
+	// Tokens are the one-time tokens that the user changes issue.
+	Tokens ports.OneTimeTokenRepository
 	// BreakSessionEnds makes every later attempt to end a session in this
 	// store fail, as a failing write would, so that the suites can check
 	// that a change and the session endings it decided are stored
