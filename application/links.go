@@ -68,7 +68,11 @@ func (l Links) link(page, token string) string {
 		u.Fragment = q
 		return u.String()
 	}
-	u := *l.public
+	var u url.URL
+	if l.public != nil {
+		u = *l.public
+	}
+	// The zero Links (no public URL configured) gives the path alone.
 	u.Path += page
 	u.RawQuery = q
 	return u.String()
