@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,6 +22,12 @@ type route struct {
 	// private answers carry user data or tokens: every one of them, errors
 	// included, has Cache-Control: no-store.
 	private bool
+	// email routes belong to the email flows: with email off
+	// (Config.Email false) they are not served, and answer 404.
+	email bool
+	// page routes are authd's hosted pages: HTML in and out, errors
+	// included (see pages.go).
+	page bool
 }
 
 // bodyKind is what a route reads from the request body.
@@ -57,7 +64,19 @@ func (s *server) routeTable() []route {
 		return route{method: method, path: path, handlers: h, private: true, body: bodyForm, oauth: true}
 	}
 	withAdmin := func(h fiber.Handler) []fiber.Handler { return append(append([]fiber.Handler{}, admin...), h) }
-	return []route{
+	// email: a route of the email flows. page: a hosted page, private
+	// HTML; its POST takes a form.
+	email := func(r route) route {
+		r.email = true
+		return r
+	}
+	page := func(path string, get, post fiber.Handler) []route {
+		return []route{
+			{method: fiber.MethodGet, path: path, handlers: []fiber.Handler{get}, private: true, body: bodyNone, email: true, page: true},
+			{method: fiber.MethodPost, path: path, handlers: []fiber.Handler{post}, private: true, body: bodyForm, email: true, page: true},
+		}
+	}
+	return append([]route{
 		public(fiber.MethodGet, "/healthz", s.healthz),
 		public(fiber.MethodGet, "/readyz", s.readyz),
 		public(fiber.MethodGet, "/openapi.json", s.openapi),
@@ -83,7 +102,19 @@ func (s *server) routeTable() []route {
 
 		oauth(fiber.MethodPost, "/oauth/token", s.oauthToken),
 		oauth(fiber.MethodPost, "/oauth/revoke", s.oauthRevoke),
-	}
+
+		email(json(fiber.MethodPost, "/v1/auth/password-reset", s.requestPasswordReset)),
+		email(json(fiber.MethodPost, "/v1/auth/password-reset/confirm", s.confirmPasswordReset)),
+		email(json(fiber.MethodPost, "/v1/auth/verify-email", s.verifyEmail)),
+		email(private(fiber.MethodPost, "/v1/auth/verify-email/resend", bearer, s.resendVerification)),
+		email(json(fiber.MethodPost, "/v1/users/me/email", bearer, s.requestEmailChange)),
+		email(json(fiber.MethodPost, "/v1/auth/confirm-email-change", s.confirmEmailChange)),
+		email(private(fiber.MethodPost, "/v1/admin/users/:id/password-reset", withAdmin(s.sendPasswordReset)...)),
+	}, slices.Concat(
+		page(resetPasswordPage, s.resetPasswordForm, s.resetPassword),
+		page(verifyEmailPage, s.verifyEmailForm, s.verifyEmailPost),
+		page(confirmEmailChangePage, s.confirmEmailChangeForm, s.confirmEmailChangePost),
+	)...)
 }
 
 // unmatched answers requests no route took: 405 with Allow when the path
