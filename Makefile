@@ -18,7 +18,7 @@ FUZZTIME    ?= 10s
 FUZZ_PKGS   ?= ./adapters/httpapi ./domain
 GO_TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout=5m
 # Programs the tests run beside authd; .ci/deps.sh installs the missing ones.
-TEST_DEPS   ?= nginx
+TEST_DEPS   ?= nginx chromium
 BENCH_ARGS  ?=
 # The benchmark harness: a Go module of its own, linted and tested with authd.
 TOOL_DIR    := tools/authbench
@@ -95,7 +95,7 @@ run: $(MAILPIT) ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .dat
 	exec $(DATA)/bin/authd serve
 
 .PHONY: test
-test: $(MAILPIT) ## Run every test with the race detector, PostgreSQL, nginx and Mailpit included, then fuzz briefly
+test: $(MAILPIT) ## Run every test with the race detector, PostgreSQL, nginx, Mailpit and Chromium included, then fuzz briefly
 	@.ci/deps.sh $(TEST_DEPS)
 	export AUTHD_TEST_MAILPIT="$(CURDIR)/$(MAILPIT)"
 	if [[ -z "$${AUTHD_TEST_DATABASE_URL:-}" ]]; then
