@@ -11,7 +11,10 @@
 //   - GET /v1/users/me requests/s (≥ 5,000, absolute);
 //   - resident memory idle (< 100 MiB) and bounded under a login burst;
 //   - a login flood at 10x the argon2id ceiling while refreshes run: RSS
-//     (< 250 MiB), refresh p99 (< 50 ms), no 5xx but 503 overloaded.
+//     (< 250 MiB), refresh p99 (< 50 ms), no 5xx but 503 overloaded;
+//   - password reset requests for known, unknown and disabled addresses:
+//     the same answer, and latency distributions that a Kolmogorov-Smirnov
+//     test cannot tell apart (p > 0.001).
 //
 // It creates a fresh database through the admin DSN in AUTHBENCH_ADMIN_DSN,
 // migrates and seeds it, builds authd's cmd/authd (with authd's go.mod) and
@@ -35,6 +38,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -56,7 +61,17 @@ type options struct {
 	wrk         bool
 	keepDB      bool
 	strict      bool
+	// phases are the phases to run, by name; all of them when empty.
+	phases      map[string]bool
+	resetRounds int
+	resetGap    time.Duration
 }
+
+// allPhases names the phases in the order they run.
+var allPhases = []string{"memory", "refresh", "login", "me", "flood", "reset"}
+
+// runs reports whether the phase called name is to run.
+func (o options) runs(name string) bool { return len(o.phases) == 0 || o.phases[name] }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -109,8 +124,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.wrk, "wrk", true, "also measure GET /v1/users/me with wrk when it is installed")
 	fs.BoolVar(&o.keepDB, "keep-db", false, "keep the benchmark database instead of dropping it")
 	fs.BoolVar(&o.strict, "strict", false, "exit non-zero when a quality bar fails")
+	fs.IntVar(&o.resetRounds, "reset-rounds", 1000, "rounds of the reset phase: one request each for a known, an unknown and a disabled address")
+	fs.DurationVar(&o.resetGap, "reset-gap", 10*time.Millisecond, "pause after each request of the reset phase, so that the deferred work of one is done before the next")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	for _, p := range strings.Split(*phases, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !slices.Contains(allPhases, p) {
+			return o, fmt.Errorf("-phases: unknown phase %q (known: %s)", p, strings.Join(allPhases, ", "))
+		}
+		if o.phases == nil {
+			o.phases = map[string]bool{}
+		}
+		o.phases[p] = true
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -125,6 +155,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-concurrency must be between 1 and 256")
 	case o.burst < 1 || o.burst > 1000:
 		return o, errors.New("-burst must be between 1 and 1000")
+	case o.resetRounds < 10 || o.resetRounds > 100_000 || o.resetGap < 0 || o.resetGap > time.Second:
+		return o, errors.New("-reset-rounds must be between 10 and 100000, -reset-gap between 0 and 1s")
 	case o.maxOps < 1 || o.loginUsers < o.concurrency || o.pgFamilies < 1 || o.hashRuns < 1:
 		return o, errors.New("-max-ops, -pgbench-families and -hash-runs must be positive; -login-users at least -concurrency")
 	}
