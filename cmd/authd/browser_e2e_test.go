@@ -76,7 +76,7 @@ func newBrowser(t *testing.T) context.Context {
 }
 
 // step bounds one browser step.
-func step(t *testing.T, browser context.Context) context.Context {
+func step(browser context.Context, t *testing.T) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(browser, 20*time.Second)
 	t.Cleanup(cancel)
@@ -113,14 +113,14 @@ func TestResetPasswordPageInABrowser(t *testing.T) {
 	link, token := linkOf(t, mp.mailWith(t, email, subjectReset, 1))
 	s.forbid(token)
 
-	if _, err := chromedp.Call(step(t, browser), emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+	if _, err := chromedp.Call(step(browser, t), emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 		t.Fatalf("disable JavaScript: %v", err)
 	}
-	resp, err := chromedp.Run(step(t, browser), chromedp.NavigateResponse(link))
+	resp, err := chromedp.Run(step(browser, t), chromedp.NavigateResponse(link))
 	if err != nil {
 		t.Fatalf("open the mailed link: %v", err)
 	}
-	html, err := chromedp.Run(step(t, browser), chromedp.OuterHTML(chromedp.CSS("html")))
+	html, err := chromedp.Run(step(browser, t), chromedp.OuterHTML(chromedp.CSS("html")))
 	if err != nil || resp.Status != http.StatusOK || !strings.Contains(html, "<h1>Choose a new password</h1>") {
 		t.Fatalf("the reset page: %d, %v\n%s", resp.Status, err, html)
 	}
@@ -142,17 +142,17 @@ func TestResetPasswordPageInABrowser(t *testing.T) {
 
 	next := newPassword(t)
 	s.forbid(next)
-	if err := chromedp.Do(step(t, browser),
+	if err := chromedp.Do(step(browser, t),
 		chromedp.SendKeys(chromedp.ID("new_password"), next),
 		chromedp.SendKeys(chromedp.ID("new_password_again"), next),
 	); err != nil {
 		t.Fatalf("type the new password: %v", err)
 	}
-	done, err := chromedp.RunResponse(step(t, browser), chromedp.Click(chromedp.CSS("button[type=submit]")))
+	done, err := chromedp.RunResponse(step(browser, t), chromedp.Click(chromedp.CSS("button[type=submit]")))
 	if err != nil {
 		t.Fatalf("submit the form: %v", err)
 	}
-	html, err = chromedp.Run(step(t, browser), chromedp.OuterHTML(chromedp.CSS("html")))
+	html, err = chromedp.Run(step(browser, t), chromedp.OuterHTML(chromedp.CSS("html")))
 	if err != nil || done.Status != http.StatusOK || !strings.Contains(html, "<h1>Your password was changed</h1>") {
 		t.Fatalf("after submitting: %d, %v\n%s", done.Status, err, html)
 	}
