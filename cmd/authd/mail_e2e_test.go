@@ -98,7 +98,10 @@ func TestPasswordChangeMailsTheUser(t *testing.T) {
 		t.Errorf("Content-Type = %q, want multipart/alternative", ct)
 	}
 	rows := outbox(t, dsn, email, "password_changed")
-	waitUntil(t, 5*time.Second, func() bool { rows = outbox(t, dsn, email, "password_changed"); return len(rows) == 1 && rows[0].Status == "sent" })
+	waitUntil(t, 5*time.Second, func() bool {
+		rows = outbox(t, dsn, email, "password_changed")
+		return len(rows) == 1 && rows[0].Status == "sent"
+	})
 	if rows[0].Body != "" || rows[0].Attempts != 1 {
 		t.Errorf("outbox row after sending: %+v, want no body, 1 attempt", rows[0])
 	}
