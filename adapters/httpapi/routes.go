@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"slices"
 	"sort"
 	"strings"
 
@@ -70,13 +69,14 @@ func (s *server) routeTable() []route {
 		r.email = true
 		return r
 	}
-	page := func(path string, get, post fiber.Handler) []route {
-		return []route{
-			{method: fiber.MethodGet, path: path, handlers: []fiber.Handler{get}, private: true, body: bodyNone, email: true, page: true},
-			{method: fiber.MethodPost, path: path, handlers: []fiber.Handler{post}, private: true, body: bodyForm, email: true, page: true},
+	page := func(method, path string, h fiber.Handler) route {
+		body := bodyNone
+		if method == fiber.MethodPost {
+			body = bodyForm
 		}
+		return route{method: method, path: path, handlers: []fiber.Handler{h}, private: true, body: body, email: true, page: true}
 	}
-	return append([]route{
+	return []route{
 		public(fiber.MethodGet, "/healthz", s.healthz),
 		public(fiber.MethodGet, "/readyz", s.readyz),
 		public(fiber.MethodGet, "/openapi.json", s.openapi),
@@ -110,11 +110,13 @@ func (s *server) routeTable() []route {
 		email(json(fiber.MethodPost, "/v1/users/me/email", bearer, s.requestEmailChange)),
 		email(json(fiber.MethodPost, "/v1/auth/confirm-email-change", s.confirmEmailChange)),
 		email(private(fiber.MethodPost, "/v1/admin/users/:id/password-reset", withAdmin(s.sendPasswordReset)...)),
-	}, slices.Concat(
-		page(resetPasswordPage, s.resetPasswordForm, s.resetPassword),
-		page(verifyEmailPage, s.verifyEmailForm, s.verifyEmailPost),
-		page(confirmEmailChangePage, s.confirmEmailChangeForm, s.confirmEmailChangePost),
-	)...)
+		page(fiber.MethodGet, resetPasswordPage, s.resetPasswordForm),
+		page(fiber.MethodPost, resetPasswordPage, s.resetPassword),
+		page(fiber.MethodGet, verifyEmailPage, s.verifyEmailForm),
+		page(fiber.MethodPost, verifyEmailPage, s.verifyEmailPost),
+		page(fiber.MethodGet, confirmEmailChangePage, s.confirmEmailChangeForm),
+		page(fiber.MethodPost, confirmEmailChangePage, s.confirmEmailChangePost),
+	}
 }
 
 // unmatched answers requests no route took: 405 with Allow when the path
