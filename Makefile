@@ -122,7 +122,7 @@ run: $(MAILPIT) ## Migrate and serve on HTTP_ADDR (private PostgreSQL under .dat
 	exec $(DATA)/bin/authd serve
 
 .PHONY: test
-test: $(MAILPIT) ## Run every test with the race detector, PostgreSQL, PgBouncer, nginx and Mailpit included, then fuzz briefly
+test: $(MAILPIT) ## Run every test with the race detector, PostgreSQL, PgBouncer, nginx, Mailpit and Chromium included, then fuzz briefly
 	@.ci/deps.sh $(TEST_DEPS)
 	export AUTHD_TEST_MAILPIT="$(CURDIR)/$(MAILPIT)"
 	$(test_db_env)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the programs that tests run beside authd, when they are missing.
 #
-#   .ci/deps.sh COMPONENT...   e.g. .ci/deps.sh nginx
+#   .ci/deps.sh COMPONENT...   e.g. .ci/deps.sh nginx chromium
 #
 # Each component names the binary that proves it is installed and the Debian
 # packages that provide it. Missing ones are installed with apt-get (update
@@ -13,6 +13,7 @@ set -euo pipefail
 declare -A binary packages
 binary[nginx]=/usr/sbin/nginx
 packages[nginx]="nginx"
+# The browser tests (hosted pages, passkeys) drive headless Chromium.
 binary[chromium]=/usr/bin/chromium
 packages[chromium]="chromium"
 

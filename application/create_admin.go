@@ -31,7 +31,8 @@ var createAdminClient = domain.NewClientInfo("authd create-admin", "")
 // Do creates an active admin with email and password, or, when the email is
 // taken, promotes and activates that user and sets its password, which ends
 // its sessions and queues a notice to the user in the same transaction.
-// created tells which. The password policy applies either way.
+// created tells which. The password policy applies either way. The
+// operator vouches for the address, which counts as verified.
 func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domain.User, created bool, err error) {
 	now := uc.env.now()
 	var verr domain.ValidationError
@@ -52,6 +53,7 @@ func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domai
 	admin, active := domain.RoleAdmin, true
 	promote := domain.UserChange{Role: &admin, Active: &active}
 	nu.Apply(promote, now)
+	nu.MarkEmailVerified(now)
 	nu.Audit(eventFor(domain.EventRoleChanged, 0, uuid.Nil, createAdminClient, now))
 	u, err = uc.users.Create(ctx, nu)
 	if err == nil {
@@ -69,6 +71,7 @@ func (uc *CreateAdmin) Do(ctx context.Context, email, password string) (u *domai
 		// A new password ends the sessions opened with the old one.
 		u.ChangePassword(hash, uuid.Nil, now)
 		u.Apply(promote, now)
+		u.MarkEmailVerified(now)
 		u.Audit(eventFor(domain.EventPasswordChanged, u.ID(), uuid.Nil, createAdminClient, now))
 		uc.env.notify(ctx, u, domain.MailToUser(0), domain.MailPasswordChanged, ports.MailData{At: now})
 		if !wasAdmin {

@@ -21,6 +21,8 @@ type Env struct {
 	audit  ports.AuditLog
 	log    *slog.Logger
 	mail   ports.MailRenderer // nil: email is off, no mail is queued
+	// email holds the deployment's choices for the email flows.
+	email EmailOptions
 }
 
 // NewEnv returns an Env. A nil audit records nothing and a nil log

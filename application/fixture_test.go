@@ -110,6 +110,10 @@ type fixture struct {
 	// limiter is the abuse limiter of login, register and changePassword:
 	// none unless a test sets limits with limitTo.
 	limiter ports.Limiter
+	// later runs the deferred work of password reset requests.
+	later *application.Deferred
+	// inbox holds the mails claimed by mailsTo and not taken yet.
+	inbox []ports.ClaimedMail
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -126,8 +130,9 @@ func newFixture(t *testing.T) *fixture {
 		hasher:   &countingHasher{PasswordHasher: sharedHasher()},
 		issuer:   sharedIssuer(),
 		random:   random,
-		env:      application.NewEnv(clock, random, store.Audit(), slog.New(slog.DiscardHandler)).WithMail(sharedRenderer()),
-		limiter:  application.NoLimits,
+		env: application.NewEnv(clock, random, store.Audit(), slog.New(slog.DiscardHandler)).WithMail(sharedRenderer()).
+			WithEmailOptions(application.EmailOptions{Links: testLinks}),
+		limiter: application.NoLimits,
 	}
 }
 
@@ -343,3 +348,12 @@ func fieldNames(t *testing.T, err error) []string {
 	}
 	return names
 }
+
+// testLinks lead to hosted pages on authd.test.
+var testLinks = func() application.Links {
+	l, err := application.NewLinks("https://authd.test", "")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()

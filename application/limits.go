@@ -24,6 +24,14 @@ func (noLimits) SettlePassword(context.Context, domain.PasswordAttempt, domain.A
 
 func (noLimits) AdmitRegistration(context.Context, domain.ClientInfo, time.Time) error { return nil }
 
+func (noLimits) AdmitMailRequest(context.Context, domain.TokenPurpose, domain.ClientInfo, time.Time) error {
+	return nil
+}
+
+func (noLimits) AdmitMailTo(context.Context, domain.TokenPurpose, domain.Email, time.Time) error {
+	return nil
+}
+
 // admission turns a limiter's answer into the use case's: nil when the
 // attempt was admitted, the *domain.RateLimitError of a refusal, any other
 // error wrapped with op (the limits fail closed). first is true for the

@@ -16,11 +16,12 @@ type Links struct {
 	app    *url.URL // nil: the hosted pages
 }
 
-// The pages links lead to, on authd (hosted) or on the application.
+// The pages links lead to, on authd (hosted, see adapters/httpapi) or on
+// the application.
 const (
-	resetPasswordPage      = "/account/reset-password"
-	verifyEmailPage        = "/account/verify-email"
-	confirmEmailChangePage = "/account/confirm-email-change"
+	ResetPasswordPage      = "/account/reset-password"
+	VerifyEmailPage        = "/account/verify-email"
+	ConfirmEmailChangePage = "/account/confirm-email-change"
 )
 
 // NewLinks returns the links of authd served at publicURL and, when appURL
@@ -52,13 +53,13 @@ func baseURL(s string) (*url.URL, error) {
 }
 
 // ResetPassword is the link of a password reset mail.
-func (l Links) ResetPassword(token string) string { return l.link(resetPasswordPage, token) }
+func (l Links) ResetPassword(token string) string { return l.link(ResetPasswordPage, token) }
 
 // VerifyEmail is the link of an email verification mail.
-func (l Links) VerifyEmail(token string) string { return l.link(verifyEmailPage, token) }
+func (l Links) VerifyEmail(token string) string { return l.link(VerifyEmailPage, token) }
 
 // ConfirmEmailChange is the link of an email change confirmation mail.
-func (l Links) ConfirmEmailChange(token string) string { return l.link(confirmEmailChangePage, token) }
+func (l Links) ConfirmEmailChange(token string) string { return l.link(ConfirmEmailChangePage, token) }
 
 func (l Links) link(page, token string) string {
 	q := url.Values{"token": {token}}.Encode()
@@ -68,7 +69,11 @@ func (l Links) link(page, token string) string {
 		u.Fragment = q
 		return u.String()
 	}
-	u := *l.public
+	var u url.URL
+	if l.public != nil {
+		u = *l.public
+	}
+	// The zero Links (no public URL configured) gives the path alone.
 	u.Path += page
 	u.RawQuery = q
 	return u.String()

@@ -50,7 +50,9 @@ func NewLogin(users ports.UserRepository, families ports.FamilyRepository, mfa p
 // a wrong password alike (an unknown email costs one dummy hash so that
 // timing does not tell them apart), and also when the user's sessions were
 // ended (a password change) between the check and the new session; and
-// domain.ErrAccountDisabled only after a correct password.
+// domain.ErrAccountDisabled only after a correct password; likewise
+// domain.ErrEmailNotVerified when verified addresses are required (an
+// attempt that counts neither way: the password was right).
 //
 // An account with a second factor answers a correct password with an
 // *MFARequiredError, whose mfa_token continues the login at
@@ -113,6 +115,9 @@ func (uc *Login) logIn(ctx context.Context, email domain.Email, in LoginInput, n
 		uc.env.record(ctx, eventFor(domain.EventLoginFailed, u.ID(), uuid.Nil, in.Client, now))
 		return TokenPair{}, err
 	}
+	if err := uc.checkVerified(ctx, u, in.Client, now); err != nil {
+		return TokenPair{}, err
+	}
 	if rehash {
 		uc.upgradeHash(ctx, u.ID(), in.Password)
 	}
@@ -148,6 +153,21 @@ func (uc *Login) logIn(ctx context.Context, email domain.Email, in LoginInput, n
 		return TokenPair{}, fmt.Errorf("login: %w", err)
 	}
 	return TokenPair{AccessToken: access, ExpiresIn: ttl, RefreshToken: secret, SessionID: id, UserID: u.ID()}, nil
+}
+
+// checkVerified returns domain.ErrEmailNotVerified, audited as a failed
+// login, when verified addresses are required and u's is not.
+func (uc *Login) checkVerified(ctx context.Context, u *domain.User, client domain.ClientInfo, now time.Time) error {
+	if !uc.env.email.RequireVerified {
+		return nil
+	}
+	err := u.CheckEmailVerified()
+	if err != nil {
+		ev := eventFor(domain.EventLoginFailed, u.ID(), uuid.Nil, client, now)
+		ev.Detail = map[string]string{"reason": "email_not_verified"}
+		uc.env.record(ctx, ev)
+	}
+	return err
 }
 
 // upgradeHash replaces a hash made with outdated parameters. The login has

@@ -48,8 +48,9 @@ func TestRegisterCreatesActiveUserWithNormalisedEmail(t *testing.T) {
 		t.Error("the password is stored in plain text")
 	}
 	es := f.events(t, u.ID())
-	if len(es) != 1 || es[0].Type != domain.EventUserRegistered || es[0].Client != client {
-		t.Errorf("audit = %+v, want one user_registered event from the client", es)
+	if len(es) != 2 || es[0].Type != domain.EventUserRegistered || es[0].Client != client ||
+		es[1].Type != domain.EventEmailVerificationSent || es[1].Client != client {
+		t.Errorf("audit = %+v, want user_registered and email_verification_sent from the client", es)
 	}
 }
 

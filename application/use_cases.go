@@ -33,6 +33,11 @@ type Deps struct {
 	Codes      ports.CodeDigester
 	TOTP       ports.TOTP
 	WebAuthn   ports.WebAuthn
+	// OneTimeTokens redeems the tokens of mailed links.
+	OneTimeTokens ports.OneTimeTokenRepository
+	// RequireVerifiedEmail refuses logins to unverified addresses
+	// (AUTHD_REQUIRE_VERIFIED_EMAIL).
+	RequireVerifiedEmail bool
 }
 
 // UseCases is every use case of authd, wired to one set of dependencies.
@@ -54,12 +59,27 @@ type UseCases struct {
 	RevokeUserSessions *RevokeUserSessions
 	ListAudit          *ListAudit
 	MFA
+
+	// The email flows.
+	RequestPasswordReset *RequestPasswordReset
+	ConfirmPasswordReset *ConfirmPasswordReset
+	VerifyEmail          *VerifyEmail
+	ResendVerification   *ResendVerification
+	RequestEmailChange   *RequestEmailChange
+	ConfirmEmailChange   *ConfirmEmailChange
+	SendPasswordReset    *SendPasswordReset
+	// Deferred runs the work requests start without waiting for it (the
+	// lookup and mail of a password reset request); Wait on it when the
+	// server has stopped taking requests.
+	Deferred *Deferred
 }
 
 // New builds every use case from d: the one place where the application's
 // object graph is assembled.
 func New(d Deps) *UseCases {
-	env := NewEnv(d.Clock, d.Random, d.Audit, d.Log).WithMail(d.Mail)
+	env := NewEnv(d.Clock, d.Random, d.Audit, d.Log).WithMail(d.Mail).
+		WithEmailOptions(EmailOptions{Links: d.Links, RequireVerified: d.RequireVerifiedEmail})
+	later := NewDeferred(DefaultDeferredSlots, DefaultDeferredTimeout, d.Log)
 	return &UseCases{
 		Register:           NewRegister(d.Users, d.Hasher, d.Common, d.Limiter, env),
 		Login:              NewLogin(d.Users, d.Families, d.MFA, d.Hasher, d.Tokens, d.Policy, d.Limiter, env),
@@ -78,5 +98,14 @@ func New(d Deps) *UseCases {
 		RevokeUserSessions: NewRevokeUserSessions(d.Users, d.Families, env),
 		ListAudit:          NewListAudit(env.audit),
 		MFA:                newMFA(d, env),
+
+		RequestPasswordReset: NewRequestPasswordReset(d.Users, d.Limiter, env, later),
+		ConfirmPasswordReset: NewConfirmPasswordReset(d.OneTimeTokens, d.Hasher, d.Common, env),
+		VerifyEmail:          NewVerifyEmail(d.OneTimeTokens, env),
+		ResendVerification:   NewResendVerification(d.Users, d.Limiter, env),
+		RequestEmailChange:   NewRequestEmailChange(d.Users, d.Hasher, d.Limiter, env),
+		ConfirmEmailChange:   NewConfirmEmailChange(d.OneTimeTokens, env),
+		SendPasswordReset:    NewSendPasswordReset(d.Users, env),
+		Deferred:             later,
 	}
 }

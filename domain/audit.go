@@ -29,6 +29,25 @@ const (
 	// EventRateLimited: an abuse limit refused an attempt (recorded once per
 	// limit key and block of refusals, not for every refused attempt).
 	EventRateLimited EventType = "rate_limited"
+
+	// The email flows.
+
+	// EventPasswordResetRequested: a password reset link was issued and
+	// mailed (by the user's request, or by the admin named as actor).
+	EventPasswordResetRequested EventType = "password_reset_requested"
+	// EventPasswordReset: the password was replaced through a reset link;
+	// every session ended.
+	EventPasswordReset EventType = "password_reset"
+	// EventEmailVerificationSent: a verification link was issued and mailed.
+	EventEmailVerificationSent EventType = "email_verification_sent"
+	// EventEmailVerified: the address was verified through its link.
+	EventEmailVerified EventType = "email_verified"
+	// EventEmailChangeRequested: a link moving the account to a new
+	// address (Detail "to") was mailed there.
+	EventEmailChangeRequested EventType = "email_change_requested"
+	// EventEmailChanged: the account moved to a new address (Detail
+	// "from", "to"); its other sessions ended.
+	EventEmailChanged EventType = "email_changed"
 )
 
 // AuthEvent is one entry of the audit trail. UserID is zero and SessionID is

@@ -33,6 +33,13 @@ var (
 	ErrLastAdmin = errors.New("last active admin")
 	// ErrRateLimited: too many attempts; a *RateLimitError says how long to wait.
 	ErrRateLimited = errors.New("rate limited")
+	// ErrInvalidOneTimeToken: a one-time token (a mailed link) that is
+	// unknown, malformed, used, expired, of another purpose, or void
+	// because its user no longer has the address it was mailed to.
+	ErrInvalidOneTimeToken = errors.New("invalid or expired one-time token")
+	// ErrEmailNotVerified: the password is right, but verified addresses
+	// are required and this account's is not verified yet.
+	ErrEmailNotVerified = errors.New("email address not verified")
 )
 
 // FieldError is one invalid input field.

@@ -41,6 +41,15 @@ type LimitPolicy struct {
 	KnownIPsPerAccount int
 	// Registrations bounds the registrations of one IP.
 	Registrations Limit
+	// MailRequestsPerIP bounds the requests of one IP that ask for a
+	// mailed link (a password reset, a verification, an email change),
+	// counted per purpose, whatever their outcome.
+	MailRequestsPerIP Limit
+	// MailsPerAddress bounds the links of one purpose mailed to one
+	// address on request. Past it requests are still answered as
+	// accepted, so the answer never says whether the address has an
+	// account, but no more mail is sent.
+	MailsPerAddress Limit
 }
 
 // DefaultLimitPolicy is the policy authd runs with unless configured
@@ -52,6 +61,8 @@ var DefaultLimitPolicy = LimitPolicy{
 	KnownIPTTL:         30 * 24 * time.Hour,
 	KnownIPsPerAccount: 20,
 	Registrations:      Limit{Max: 10, Window: time.Minute},
+	MailRequestsPerIP:  Limit{Max: 30, Window: time.Hour},
+	MailsPerAddress:    Limit{Max: 5, Window: time.Hour},
 }
 
 // MaxLimitAttempts bounds Limit.Max: a limiter keeps up to twice that many
@@ -68,6 +79,8 @@ func (p LimitPolicy) Validate() error {
 		{"per account", p.PerAccount},
 		{"per IP", p.PerIP},
 		{"registrations", p.Registrations},
+		{"mail requests per IP", p.MailRequestsPerIP},
+		{"mails per address", p.MailsPerAddress},
 	} {
 		if l.l.Max < 1 || l.l.Max > MaxLimitAttempts || l.l.Window < time.Microsecond {
 			return fmt.Errorf("domain: limit %s %s: want 1 to %d attempts per a positive window", l.name, l.l, MaxLimitAttempts)

@@ -19,6 +19,9 @@ const (
 	MailEmailChangeConfirm MailTemplate = "email_change_confirm"
 	// MailEmailChangeNotice tells the old address that a change was asked for.
 	MailEmailChangeNotice MailTemplate = "email_change_notice"
+	// MailEmailChanged tells the old address that the account moved to a
+	// new one.
+	MailEmailChanged MailTemplate = "email_changed"
 	// MailPasswordChanged tells the user that the password was changed or reset.
 	MailPasswordChanged MailTemplate = "password_changed"
 	// MailRefreshTokenReused tells the user that a session that may have
@@ -45,6 +48,7 @@ func MailTemplates() []MailTemplate {
 		MailVerifyEmail, MailResetPassword, MailEmailChangeConfirm, MailEmailChangeNotice,
 		MailPasswordChanged, MailRefreshTokenReused, MailRegistrationAttempt,
 		MailMFAEnrolled, MailMFARemoved, MailRecoveryCodeUsed, MailPasskeyCounterRegressed,
+		MailEmailChanged,
 	}
 }
 

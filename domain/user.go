@@ -17,8 +17,9 @@ type UserID int64
 // repository to carry out in the same transaction as the change itself:
 // which sessions the change ends (EndsSessions), whether it removes an
 // active admin (RemovesActiveAdmin), the audit events that describe it
-// (Audit) and the mails it sends (Send). Events attached to a user being
-// created get its id, and mails to MailToUser(0) its address.
+// (Audit), the mails it sends (Send) and the one-time tokens it issues or
+// revokes (IssuedTokens, RevokesTokens). Events and tokens attached to a
+// user being created get its id, and mails to MailToUser(0) its address.
 type User struct {
 	id           UserID
 	email        Email
@@ -27,11 +28,15 @@ type User struct {
 	active       bool
 	createdAt    time.Time
 	sessionEpoch int64
+	// emailVerifiedAt is when the address was verified; zero: never.
+	emailVerifiedAt time.Time
 
 	wasAdmin bool           // IsAdmin() when the user was built
 	ending   *SessionEnding // sessions this change ends, if any
 	events                  // the audit events of this change
 	outbox                  // the mails this change sends
+
+	tokenChanges // the one-time tokens this change issues and revokes
 }
 
 // SessionEnding is a user change's decision to end the user's sessions:
@@ -50,6 +55,8 @@ type UserRecord struct {
 	Active       bool
 	CreatedAt    time.Time
 	SessionEpoch int64
+	// EmailVerifiedAt is zero while the address is not verified.
+	EmailVerifiedAt time.Time
 }
 
 // NewUser returns an active user with role RoleUser that has not been stored
@@ -74,6 +81,8 @@ func RehydrateUser(r UserRecord) *User {
 		active:       r.Active,
 		createdAt:    r.CreatedAt,
 		sessionEpoch: r.SessionEpoch,
+
+		emailVerifiedAt: r.EmailVerifiedAt,
 	}
 	u.wasAdmin = u.IsAdmin()
 	return u
@@ -89,6 +98,8 @@ func (u *User) Record() UserRecord {
 		Active:       u.active,
 		CreatedAt:    u.createdAt,
 		SessionEpoch: u.sessionEpoch,
+
+		EmailVerifiedAt: u.emailVerifiedAt,
 	}
 }
 

@@ -31,9 +31,9 @@ type RandomSource = io.Reader
 // UserRepository stores users. Every change stores the audit events
 // attached to the user (domain.User.Audit) in the same transaction.
 type UserRepository interface {
-	// Create stores u, and the events attached to it with u's new id as
-	// their user, and returns it with its assigned id. It returns
-	// domain.ErrEmailTaken when another user has the same email.
+	// Create stores u, and the events and one-time tokens attached to it
+	// with u's new id as their user, and returns it with its assigned id.
+	// It returns domain.ErrEmailTaken when another user has the same email.
 	Create(ctx context.Context, u *domain.User) (*domain.User, error)
 	// ByID returns the user with id, or domain.ErrUserNotFound.
 	ByID(ctx context.Context, id domain.UserID) (*domain.User, error)
@@ -52,11 +52,15 @@ type UserRepository interface {
 	//     while every such change is serialised, and u.AllowAdminRemoval
 	//     decides; its error (domain.ErrLastAdmin) stores nothing;
 	//   - when u.EndsSessions(), every live family of the user except the
-	//     one it keeps is ended at the decision's time.
+	//     one it keeps is ended at the decision's time;
+	//   - when u.RevokesTokens(), the user's unused one-time tokens of
+	//     those purposes are revoked (marked used), and then the tokens of
+	//     u.IssuedTokens() are stored.
 	// Other changes (a password change, a rehash) lock only the user's row.
 	// If fn or any step fails nothing is stored and the error is returned;
 	// fn's error unchanged. It returns domain.ErrUserNotFound when no user
-	// has id.
+	// has id, and domain.ErrEmailTaken when the change gives the user an
+	// address another user has (domain.User.ChangeEmail).
 	Update(ctx context.Context, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error)
 	// List returns up to q.Limit users with id > q.After, ordered by id,
 	// whose email starts with q.EmailPrefix (matched literally) when it is
@@ -139,8 +143,9 @@ type AccessTokenVerifier interface {
 }
 
 // Limiter enforces the abuse limits of a domain.LimitPolicy: failed
-// password checks per account and IP, per account and per IP, and
-// registrations per IP. Its counters are shared by every instance that uses
+// password checks per account and IP, per account and per IP,
+// registrations per IP, and requests for mailed links per IP and per
+// address. Its counters are shared by every instance that uses
 // the same store, so the limits hold across instances and restarts. Each
 // call costs at most one statement.
 //
@@ -171,6 +176,16 @@ type Limiter interface {
 	// its outcome, or refuses it (uncounted) when the client's IP is at its
 	// limit of registrations.
 	AdmitRegistration(ctx context.Context, client domain.ClientInfo, now time.Time) error
+	// AdmitMailRequest counts a request from client at now that asks for a
+	// link of purpose p to be mailed, whatever its outcome, or refuses it
+	// (uncounted) when the client's IP is at the policy's
+	// MailRequestsPerIP for p.
+	AdmitMailRequest(ctx context.Context, p domain.TokenPurpose, client domain.ClientInfo, now time.Time) error
+	// AdmitMailTo counts a link of purpose p mailed to address at now, or
+	// refuses it (uncounted) when the address is at the policy's
+	// MailsPerAddress for p. Callers drop a refused mail silently, so that
+	// the answer does not tell whether the address has an account.
+	AdmitMailTo(ctx context.Context, p domain.TokenPurpose, address domain.Email, now time.Time) error
 }
 
 // AuditLog stores the audit trail of authentication events. Events that

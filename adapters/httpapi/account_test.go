@@ -39,8 +39,8 @@ func TestMe(t *testing.T) {
 	}
 	var raw map[string]any
 	_ = json.Unmarshal(r.body, &raw)
-	if len(raw) != 6 || raw["mfa"] == nil {
-		t.Errorf("user object has fields %v, want id, email, role, is_active, created_at and mfa", raw)
+	if len(raw) != 7 || raw["mfa"] == nil || raw["email_verified"] != false {
+		t.Errorf("user object has fields %v, want id, email, role, is_active, created_at, email_verified (false) and mfa", raw)
 	}
 }
 

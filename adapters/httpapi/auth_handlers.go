@@ -17,6 +17,9 @@ type userJSON struct {
 	Role      string    `json:"role"`
 	IsActive  bool      `json:"is_active"`
 	CreatedAt time.Time `json:"created_at"`
+	// EmailVerified tells whether the address was verified through a
+	// mailed link.
+	EmailVerified bool `json:"email_verified"`
 }
 
 func toUserJSON(u *domain.User) userJSON {
@@ -26,6 +29,8 @@ func toUserJSON(u *domain.User) userJSON {
 		Role:      u.Role().String(),
 		IsActive:  u.IsActive(),
 		CreatedAt: u.CreatedAt().UTC(),
+
+		EmailVerified: u.EmailVerified(),
 	}
 }
 
@@ -73,6 +78,10 @@ func (s *server) register(c *fiber.Ctx) error {
 		f := classify(err)
 		s.deps.Metrics.countRateLimited(f.result())
 		return f
+	}
+	if u == nil || s.uc.Register.VerificationRequired() {
+		// New and taken addresses are answered alike (Register.Do).
+		return answerAccepted(c, verificationSent)
 	}
 	return c.Status(fiber.StatusCreated).JSON(toUserJSON(u))
 }

@@ -79,3 +79,25 @@ func require(fields ...field) error {
 	}
 	return verr.Err()
 }
+
+// emailBody is the body of a password reset request.
+type emailBody struct {
+	Email *string `json:"email"`
+}
+
+// resetConfirmBody is the body of the use of a password reset link.
+type resetConfirmBody struct {
+	Token       *string `json:"token"`
+	NewPassword *string `json:"new_password"`
+}
+
+// tokenBody is the body of the use of a verification or email change link.
+type tokenBody struct {
+	Token *string `json:"token"`
+}
+
+// emailChangeBody is the body of a request to change the caller's address.
+type emailChangeBody struct {
+	NewEmail        *string `json:"new_email"`
+	CurrentPassword *string `json:"current_password"`
+}

@@ -266,6 +266,9 @@ func guard(r route) fiber.Handler {
 			}
 		case bodyForm:
 			if !isForm(c.Get(fiber.HeaderContentType)) {
+				if !r.oauth {
+					return errFormMediaType
+				}
 				return &oauthParamError{"the body must be application/x-www-form-urlencoded"}
 			}
 		}

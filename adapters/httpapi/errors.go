@@ -23,6 +23,12 @@ var (
 	errTooLarge         = errors.New("request body too large")
 	errMediaType        = errors.New("unsupported media type")
 	errOriginNotAllowed = errors.New("origin not allowed")
+	// errFormMediaType refuses a hosted page's form post whose body is not
+	// application/x-www-form-urlencoded.
+	errFormMediaType = errors.New("unsupported media type for a form")
+	// errCrossSite refuses a hosted page's form post that a browser says
+	// another site sent (Sec-Fetch-Site, Origin).
+	errCrossSite = errors.New("cross-site form post")
 )
 
 // ErrDraining is what Deps.Ready answers while the server drains before it
@@ -58,6 +64,7 @@ const (
 	resultMFARequired        = "mfa_required"
 	resultInvalidMFAToken    = "invalid_mfa_token" //nolint:gosec // G101: a metric label, not a credential.
 	resultInvalidFactor      = "invalid_second_factor"
+	resultEmailNotVerified   = "email_not_verified"
 )
 
 // errorRow is one row of errorTable: everything the API decides about one
@@ -142,6 +149,16 @@ var errorTable = []errorRow{
 		oauth:   answer{fiber.StatusForbidden, oauthInvalidRequest, "This origin may not call the API from a browser."},
 	},
 	{
+		match:   is(errFormMediaType),
+		problem: answer{fiber.StatusUnsupportedMediaType, "unsupported_media_type", "Send the form as application/x-www-form-urlencoded."},
+		oauth:   answer{fiber.StatusUnsupportedMediaType, oauthInvalidRequest, "Send the form as application/x-www-form-urlencoded."},
+	},
+	{
+		match:   is(errCrossSite),
+		problem: answer{fiber.StatusForbidden, "cross_site_request", "This form may only be sent from its own page."},
+		oauth:   answer{fiber.StatusForbidden, oauthInvalidRequest, "This form may only be sent from its own page."},
+	},
+	{
 		match:   is(errInvalidRequest),
 		problem: answer{fiber.StatusBadRequest, "invalid_request", "The request is missing a parameter or is malformed."},
 		oauth:   answer{fiber.StatusBadRequest, oauthInvalidRequest, "The request is missing a parameter or is malformed."},
@@ -202,6 +219,17 @@ var errorTable = []errorRow{
 		problem: answer{fiber.StatusForbidden, "account_disabled", "This account has been disabled."},
 		oauth:   answer{fiber.StatusBadRequest, oauthInvalidGrant, "The refresh token is invalid, expired or revoked."},
 		result:  resultAccountDisabled,
+	},
+	{
+		match:   is(domain.ErrEmailNotVerified),
+		problem: answer{fiber.StatusForbidden, "email_not_verified", "The email address of this account is not verified yet; use the link mailed to it."},
+		oauth:   answer{fiber.StatusForbidden, oauthInvalidRequest, "The email address of this account is not verified yet."},
+		result:  resultEmailNotVerified,
+	},
+	{
+		match:   is(domain.ErrInvalidOneTimeToken),
+		problem: answer{fiber.StatusBadRequest, "invalid_or_expired_token", "The link is invalid, was already used, or has expired; ask for a new one."},
+		oauth:   answer{fiber.StatusBadRequest, oauthInvalidRequest, "The link is invalid, was already used, or has expired."},
 	},
 	{
 		match:   is(domain.ErrRefreshTokenReused),

@@ -58,6 +58,17 @@ var fuzzSeeds = []string{
 	`{"email":"a@[192.0.2.1]","password":"` + strongPassword + `"}`,
 	`{"email":"root\udb80\udc00@example.org","password":"` + strongPassword + `"}`,
 	`{"email":"a@b.c","password":"e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301"}`,
+	// The email flows' bodies: tokens of the right shape, garbage and
+	// 10 KB, addresses with look-alikes, passwords.
+	`{"email":"fuzz@example.com"}`,
+	`{"email":"fuzz\u200b@example.com"}`,
+	`{"token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
+	`{"token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","new_password":"` + strongPassword + `"}`,
+	`{"token":"` + string(bytes.Repeat([]byte("A"), 10<<10)) + `","new_password":"` + strongPassword + `"}`,
+	`{"token":"%%%","new_password":""}`,
+	`{"token":null,"new_password":null}`,
+	`{"new_email":"fuzz2@example.com","current_password":"` + strongPassword + `"}`,
+	`{"new_email":"\u202efuzz@example.com","current_password":1}`,
 }
 
 // fuzzBody posts body to path on f's app and checks that the answer is
@@ -208,6 +219,78 @@ func FuzzBearerHeader(f *testing.F) {
 			// Fiber refused a header it cannot parse before routing.
 		default:
 			t.Fatalf("Authorization %+q: status %d; body %s", header, r.status, r.body)
+		}
+	})
+}
+
+func FuzzPasswordResetDecode(f *testing.F) {
+	fx := newFuzzFixture(f)
+	fx.register(f, "fuzz@example.com", strongPassword)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzBody(t, fx, "/v1/auth/password-reset", body, http.StatusAccepted)
+	})
+}
+
+func FuzzPasswordResetConfirmDecode(f *testing.F) {
+	fx := newFuzzFixture(f)
+	fx.register(f, "fuzz@example.com", strongPassword)
+	fx.do(f, "POST", "/v1/auth/password-reset", `{"email":"fuzz@example.com"}`, "").wantStatus(f, http.StatusAccepted)
+	f.Add([]byte(confirmJSON(fx.mailed(f, "fuzz@example.com", domain.MailResetPassword), otherPassword)))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzBody(t, fx, "/v1/auth/password-reset/confirm", body, http.StatusNoContent)
+	})
+}
+
+func FuzzTokenDecode(f *testing.F) {
+	fx := newFuzzFixture(f)
+	fx.register(f, "fuzz@example.com", strongPassword)
+	f.Add([]byte(tokenJSON(fx.mailed(f, "fuzz@example.com", domain.MailVerifyEmail))))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzBody(t, fx, "/v1/auth/verify-email", body, http.StatusNoContent)
+		fuzzBody(t, fx, "/v1/auth/confirm-email-change", body, http.StatusNoContent)
+	})
+}
+
+// FuzzEmailChangeDecode posts any body to the caller's email change: a
+// 202, or a 4xx problem, never a 5xx.
+func FuzzEmailChangeDecode(f *testing.F) {
+	fx := newFuzzFixture(f)
+	a := fx.newAccount(f, "fuzz@example.com")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > httpapi.BodyLimit {
+			t.Skip()
+		}
+		req := httptest.NewRequest(http.MethodPost, "/v1/users/me/email", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+a.tokens.AccessToken)
+		r := fx.sendHTTP(t, req)
+		if r.status >= 500 || (r.status != http.StatusAccepted && r.status < 400) {
+			t.Fatalf("POST /v1/users/me/email %q: status %d; body %s", body, r.status, r.body)
+		}
+	})
+}
+
+// FuzzResetPageForm posts any form to the reset page: an HTML page with a
+// 2xx or 4xx status, never a 5xx.
+func FuzzResetPageForm(f *testing.F) {
+	fx := newFixtureWith(f, options{})
+	for _, s := range []string{
+		"token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&new_password=" + url.QueryEscape(strongPassword) + "&new_password_again=" + url.QueryEscape(strongPassword),
+		"token=&new_password=&new_password_again=", "token=%ZZ", "token=a&token=b", "=&&==", "new_password=%00%00",
+		"token=" + strings.Repeat("A", 10<<10), "\xff\xfe", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > httpapi.BodyLimit {
+			t.Skip()
+		}
+		req := httptest.NewRequest(http.MethodPost, "/account/reset-password", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		r := fx.sendHTTP(t, req)
+		if r.status >= 500 || (r.status != http.StatusOK && r.status < 400) || r.header.Get("Content-Type") != "text/html; charset=utf-8" {
+			t.Fatalf("POST /account/reset-password %q: status %d (%s); body %s", body, r.status, r.header.Get("Content-Type"), r.body)
 		}
 	})
 }

@@ -139,7 +139,7 @@ const (
 func TestOpenAPIValidatorExamples(t *testing.T) {
 	t.Parallel()
 	v := openapitest.New(t)
-	user := `{"id":42,"email":"ada@example.com","role":"user","is_active":true,"created_at":"2025-01-31T12:00:00Z"}`
+	user := `{"id":42,"email":"ada@example.com","role":"user","is_active":true,"created_at":"2025-01-31T12:00:00Z","email_verified":false}`
 	reused := `{"type":"urn:authd:problem:refresh_token_reused","title":"Unauthorized","status":401,` +
 		`"detail":"This refresh token was already used; the session has been ended.","code":"refresh_token_reused"}`
 	invalidToken := `{"type":"urn:authd:problem:invalid_token","title":"Unauthorized","status":401,` +

@@ -21,6 +21,12 @@ type route struct {
 	// private answers carry user data or tokens: every one of them, errors
 	// included, has Cache-Control: no-store.
 	private bool
+	// email routes belong to the email flows: with email off
+	// (Config.Email false) they are not served, and answer 404.
+	email bool
+	// page routes are authd's hosted pages: HTML in and out, errors
+	// included (see pages.go).
+	page bool
 }
 
 // bodyKind is what a route reads from the request body.
@@ -63,6 +69,19 @@ func (s *server) routeTable() []route {
 		return route{method: method, path: path, handlers: h, private: true, body: bodyOptionalJSON}
 	}
 	withAdmin := func(h fiber.Handler) []fiber.Handler { return append(append([]fiber.Handler{}, admin...), h) }
+	// email: a route of the email flows. page: a hosted page, private
+	// HTML; its POST takes a form.
+	email := func(r route) route {
+		r.email = true
+		return r
+	}
+	page := func(method, path string, h fiber.Handler) route {
+		body := bodyNone
+		if method == fiber.MethodPost {
+			body = bodyForm
+		}
+		return route{method: method, path: path, handlers: []fiber.Handler{h}, private: true, body: body, email: true, page: true}
+	}
 	return []route{
 		public(fiber.MethodGet, "/healthz", s.healthz),
 		public(fiber.MethodGet, "/readyz", s.readyz),
@@ -105,6 +124,20 @@ func (s *server) routeTable() []route {
 
 		oauth(fiber.MethodPost, "/oauth/token", s.oauthToken),
 		oauth(fiber.MethodPost, "/oauth/revoke", s.oauthRevoke),
+
+		email(json(fiber.MethodPost, "/v1/auth/password-reset", s.requestPasswordReset)),
+		email(json(fiber.MethodPost, "/v1/auth/password-reset/confirm", s.confirmPasswordReset)),
+		email(json(fiber.MethodPost, "/v1/auth/verify-email", s.verifyEmail)),
+		email(private(fiber.MethodPost, "/v1/auth/verify-email/resend", bearer, s.resendVerification)),
+		email(json(fiber.MethodPost, "/v1/users/me/email", bearer, s.requestEmailChange)),
+		email(json(fiber.MethodPost, "/v1/auth/confirm-email-change", s.confirmEmailChange)),
+		email(private(fiber.MethodPost, "/v1/admin/users/:id/password-reset", withAdmin(s.sendPasswordReset)...)),
+		page(fiber.MethodGet, resetPasswordPage, s.resetPasswordForm),
+		page(fiber.MethodPost, resetPasswordPage, s.resetPassword),
+		page(fiber.MethodGet, verifyEmailPage, s.verifyEmailForm),
+		page(fiber.MethodPost, verifyEmailPage, s.verifyEmailPost),
+		page(fiber.MethodGet, confirmEmailChangePage, s.confirmEmailChangeForm),
+		page(fiber.MethodPost, confirmEmailChangePage, s.confirmEmailChangePost),
 	}
 }
 

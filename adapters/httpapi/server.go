@@ -42,6 +42,14 @@ type Config struct {
 	// every handler passes down to the use cases, the hasher and the
 	// database, ends after it. Zero means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+
+	// Email serves the routes of the email flows (AUTHD_EMAIL); off, they
+	// answer 404 like any unknown path.
+	Email bool
+	// PublicURL is where the hosted pages are served (AUTHD_PUBLIC_URL;
+	// empty: the issuer): a form post whose Origin is another origin is
+	// refused.
+	PublicURL string
 }
 
 // Deps is everything New needs.
@@ -66,6 +74,9 @@ type server struct {
 	routes []route
 	// hsts is whether answers carry Strict-Transport-Security.
 	hsts bool
+	// pageOrigin is the origin of the hosted pages, which their forms
+	// post from.
+	pageOrigin string
 }
 
 // New returns the Fiber app serving authd's API.
@@ -96,7 +107,13 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Use(recover.New())
 	app.Use(s.preflight)
 	app.Use(s.deadline)
-	s.routes = s.routeTable()
+	for _, r := range s.routeTable() {
+		if r.email && !cfg.Email {
+			continue
+		}
+		s.routes = append(s.routes, r)
+	}
+	s.pageOrigin = pageOrigin(cfg)
 	for _, r := range s.routes {
 		handlers := append([]fiber.Handler{guard(r)}, r.handlers...)
 		app.Add(r.method, r.path, handlers...)
@@ -118,8 +135,12 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 		s.deps.Log.ErrorContext(c.UserContext(), "request failed",
 			"request_id", requestID(c), "method", c.Method(), "route", routeOf(c), "err", f.err)
 	}
-	if r, ok := s.matchedRoute(c); ok && r.oauth {
+	r, ok := s.matchedRoute(c)
+	switch {
+	case ok && r.oauth:
 		return writeOAuthError(c, f)
+	case ok && r.page:
+		return writePageError(c, f)
 	}
 	return writeProblem(c, f)
 }

@@ -77,12 +77,17 @@ type options struct {
 	hasher ports.PasswordHasher
 	// requestTimeout is the server's request deadline (zero: the default).
 	requestTimeout time.Duration
+	// emailOff serves no email routes (AUTHD_EMAIL=off).
+	emailOff bool
+	// requireVerified requires verified addresses to log in.
+	requireVerified bool
 }
 
 // fixture is the whole API on in-memory adapters: memory repositories, a
 // cheap but real argon2id hasher, a real Ed25519 issuer and a fixed clock.
 type fixture struct {
 	app     *fiber.App
+	uc      *application.UseCases
 	v       *openapitest.Validator
 	store   *memory.Store
 	clock   *memory.Clock
@@ -92,6 +97,8 @@ type fixture struct {
 	metrics *httpapi.Metrics
 	// readyErr is what the /readyz check answers; nil means ready.
 	readyErr atomic.Pointer[error]
+	// mailbox holds mails claimed by mails and not taken yet.
+	mailbox []ports.ClaimedMail
 }
 
 // newFixture builds a server with generous rate limits.
@@ -140,6 +147,10 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 		}
 		limiter = l
 	}
+	var renderer ports.MailRenderer = sharedRenderer()
+	if o.emailOff {
+		renderer = nil
+	}
 	uc := application.New(application.Deps{
 		Users:    users,
 		Families: families,
@@ -159,9 +170,15 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 		Codes:      testKeyring(t),
 		TOTP:       testTOTP,
 		WebAuthn:   testRelyingParty(t),
+
+		Mail:                 renderer,
+		Links:                testLinks(t),
+		OneTimeTokens:        store.OneTimeTokens(),
+		RequireVerifiedEmail: o.requireVerified,
 	})
-	f := &fixture{v: openapitest.New(t), store: store, clock: clock, issuer: issuer, hasher: hasher, logs: logs, metrics: httpapi.NewMetrics(nil)}
-	cfg := httpapi.Config{Issuer: testIssuer, TrustedProxies: o.trustedProxies, CORSOrigins: o.corsOrigins, RequestTimeout: o.requestTimeout}
+	f := &fixture{uc: uc, v: openapitest.New(t), store: store, clock: clock, issuer: issuer, hasher: hasher, logs: logs, metrics: httpapi.NewMetrics(nil)}
+	cfg := httpapi.Config{Issuer: testIssuer, TrustedProxies: o.trustedProxies, CORSOrigins: o.corsOrigins, RequestTimeout: o.requestTimeout,
+		Email: !o.emailOff}
 	f.app = httpapi.New(cfg, httpapi.Deps{
 		UseCases: uc,
 		Verifier: issuer,
@@ -231,11 +248,12 @@ type oauthErrorBody struct {
 
 // userBody is the API's user object.
 type userBody struct {
-	ID        int64     `json:"id"`
-	Email     string    `json:"email"`
-	Role      string    `json:"role"`
-	IsActive  bool      `json:"is_active"`
-	CreatedAt time.Time `json:"created_at"`
+	ID            int64     `json:"id"`
+	Email         string    `json:"email"`
+	Role          string    `json:"role"`
+	IsActive      bool      `json:"is_active"`
+	CreatedAt     time.Time `json:"created_at"`
+	EmailVerified bool      `json:"email_verified"`
 }
 
 // tokenBody is an RFC 6749 §5.1 token response.

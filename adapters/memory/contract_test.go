@@ -17,6 +17,7 @@ func newRepos(*testing.T) porttest.Repos {
 		Outbox:           s.Outbox(),
 		MFA:              s.MFA(),
 		Challenges:       s.Challenges(),
+		Tokens:           s.OneTimeTokens(),
 		BreakSessionEnds: func(*testing.T) { s.BreakSessionEnds() },
 		InspectMail: func(t *testing.T, id int64) porttest.MailState {
 			t.Helper()
@@ -66,4 +67,9 @@ func TestMailOutboxContract(t *testing.T) {
 func TestMFARepositoryContract(t *testing.T) {
 	t.Parallel()
 	porttest.MFARepository(t, newRepos)
+}
+
+func TestOneTimeTokensContract(t *testing.T) {
+	t.Parallel()
+	porttest.OneTimeTokens(t, newRepos)
 }

@@ -33,6 +33,8 @@ const (
 	scopePasswordAccount = "password_account"
 	scopePasswordIP      = "password_ip"
 	scopeRegistrationIP  = "registration_ip"
+	scopeMailIP          = "mail_ip"
+	scopeMailAddress     = "mail_address"
 )
 
 type counterKey struct{ scope, key string }
@@ -117,6 +119,28 @@ func (l *Limiter) AdmitRegistration(ctx context.Context, client domain.ClientInf
 	}
 	defer l.mu.Unlock()
 	return l.admitLocked([]limited{{key: counterKey{scopeRegistrationIP, client.LimitKey()}, limit: l.policy.Registrations}}, micro(now))
+}
+
+// AdmitMailRequest refuses a request for a link of purpose p from a client
+// at its limit, and otherwise counts it.
+func (l *Limiter) AdmitMailRequest(ctx context.Context, p domain.TokenPurpose, client domain.ClientInfo, now time.Time) error {
+	if err := l.lock(ctx); err != nil {
+		return err
+	}
+	defer l.mu.Unlock()
+	key := counterKey{scopeMailIP, string(p) + " " + client.LimitKey()}
+	return l.admitLocked([]limited{{key: key, limit: l.policy.MailRequestsPerIP}}, micro(now))
+}
+
+// AdmitMailTo refuses a link of purpose p to an address at its limit, and
+// otherwise counts it.
+func (l *Limiter) AdmitMailTo(ctx context.Context, p domain.TokenPurpose, address domain.Email, now time.Time) error {
+	if err := l.lock(ctx); err != nil {
+		return err
+	}
+	defer l.mu.Unlock()
+	key := counterKey{scopeMailAddress, string(p) + " " + address.String()}
+	return l.admitLocked([]limited{{key: key, limit: l.policy.MailsPerAddress}}, micro(now))
 }
 
 // admitLocked returns a *domain.RateLimitError when a counter that is not

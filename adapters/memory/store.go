@@ -45,7 +45,9 @@ type Store struct {
 	mails      []*mailRow
 	lastMailID int64
 
-	mfa *mfaTables // second factors, pending logins, WebAuthn challenges
+	mfa                *mfaTables // second factors, pending logins, WebAuthn challenges
+	oneTimeTokens      map[domain.TokenHash]*domain.OneTimeTokenRecord
+	lastOneTimeTokenID int64
 }
 
 type userRow = domain.UserRecord
@@ -82,6 +84,7 @@ func NewStore() *Store {
 		familiesByUser: map[domain.UserID][]uuid.UUID{},
 		tokens:         map[domain.TokenHash]*tokenRow{},
 		mfa:            newMFATables(),
+		oneTimeTokens:  map[domain.TokenHash]*domain.OneTimeTokenRecord{},
 	}
 }
 
@@ -96,6 +99,9 @@ func (s *Store) Audit() *AuditLog { return &AuditLog{s: s} }
 
 // Outbox returns the store's MailOutbox.
 func (s *Store) Outbox() *MailOutbox { return &MailOutbox{s: s} }
+
+// OneTimeTokens returns the store's OneTimeTokenRepository.
+func (s *Store) OneTimeTokens() *OneTimeTokenRepository { return &OneTimeTokenRepository{s: s} }
 
 // SetUnavailable makes every repository call fail with an error wrapping
 // ports.ErrUnavailable while down is true, to test how callers handle a

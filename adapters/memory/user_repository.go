@@ -24,8 +24,9 @@ var _ ports.UserRepository = (*UserRepository)(nil)
 // NewUserRepository returns the UserRepository of a new, empty Store.
 func NewUserRepository() *UserRepository { return NewStore().Users() }
 
-// Create stores u with the next id, and the events and mails attached to it. It
-// returns domain.ErrEmailTaken when another user has the same email.
+// Create stores u with the next id, and the events, mails and one-time
+// tokens attached to it. It returns domain.ErrEmailTaken when another user
+// has the same email.
 func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.User, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -39,6 +40,9 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 	}
 	row := toUserRow(u)
 	row.ID = r.s.lastUserID + 1
+	if err := r.s.checkTokensLocked(u.IssuedTokens()); err != nil {
+		return nil, err
+	}
 	r.s.users[row.ID] = row
 	mails, err := r.s.mailRowsLocked(u.Mails(), row.ID)
 	if err != nil {
@@ -48,6 +52,7 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 	r.s.lastUserID = row.ID
 	r.s.userByEmail[row.Email.String()] = row.ID
 	r.s.queueMailsLocked(mails)
+	r.s.storeTokensLocked(row.ID, u)
 	for _, e := range u.AuditEvents() {
 		if e.UserID == 0 {
 			e.UserID = row.ID
@@ -110,20 +115,26 @@ func (r *UserRepository) ByLiveSession(ctx context.Context, sid uuid.UUID, now t
 // of that user, and unless fn fails stores the user together with what the
 // change decided: a change removing an active admin is allowed or refused
 // by the user given the other active admins (counted in the same critical
-// section as the write, so such changes are serialised), and a change
-// ending sessions ends them. It returns domain.ErrUserNotFound when no user has id, and fn's
-// error unchanged.
+// section as the write, so such changes are serialised), a change ending
+// sessions ends them, and one revoking or issuing one-time tokens does so.
+// It returns domain.ErrUserNotFound when no user has id,
+// domain.ErrEmailTaken when the change gives the user another user's
+// address, and fn's error unchanged.
 func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	defer r.s.lockUser(id)()
+	return r.s.updateUser(id, fn)
+}
 
-	if err := r.s.lock(); err != nil {
+// updateUser is Update for a caller that holds the lock of user id.
+func (s *Store) updateUser(id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
+	if err := s.lock(); err != nil {
 		return nil, err
 	}
-	row, ok := r.s.users[id]
-	r.s.mu.Unlock()
+	row, ok := s.users[id]
+	s.mu.Unlock()
 	if !ok {
 		return nil, domain.ErrUserNotFound
 	}
@@ -136,38 +147,50 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u
 	// contract's race tests see real interleaving.
 	runtime.Gosched()
 
-	if err := r.s.lock(); err != nil {
+	if err := s.lock(); err != nil {
 		return nil, err
 	}
-	defer r.s.mu.Unlock()
+	defer s.mu.Unlock()
 	if u.RemovesActiveAdmin() {
-		if err := u.AllowAdminRemoval(r.s.otherActiveAdminsLocked(id)); err != nil {
+		if err := u.AllowAdminRemoval(s.otherActiveAdminsLocked(id)); err != nil {
 			return nil, err
 		}
 	}
 	// Everything is checked before anything is written, so that a failure
 	// stores nothing, as a rolled-back transaction would.
 	end, ends := u.EndsSessions()
-	if ends && r.s.breakSessionEnds {
+	if ends && s.breakSessionEnds {
 		return nil, errSessionEndsBroken
 	}
 	next := toUserRow(u)
-	// The id and the email come from the stored row: fn cannot change them.
-	next.ID, next.Email, next.CreatedAt = row.ID, row.Email, row.CreatedAt
-	// Mails to the user go to the address the change leaves.
-	r.s.users[id] = next
-	mails, err := r.s.mailRowsLocked(u.Mails(), id)
-	if err != nil {
-		r.s.users[id] = row
+	// The id comes from the stored row: fn cannot re-target the write.
+	next.ID, next.CreatedAt = row.ID, row.CreatedAt
+	moved := next.Email != row.Email
+	if other, taken := s.userByEmail[next.Email.String()]; moved && taken && other != id {
+		return nil, domain.ErrEmailTaken
+	}
+	if err := s.checkTokensLocked(u.IssuedTokens()); err != nil {
 		return nil, err
 	}
-	r.s.queueMailsLocked(mails)
+	// Mails to the user go to the address the change leaves.
+	s.users[id] = next
+	mails, err := s.mailRowsLocked(u.Mails(), id)
+	if err != nil {
+		s.users[id] = row
+		return nil, err
+	}
+	if moved {
+		delete(s.userByEmail, row.Email.String())
+		s.userByEmail[next.Email.String()] = id
+	}
+	s.queueMailsLocked(mails)
 	if ends {
-		if _, err := r.s.endUserFamiliesLocked(id, end.At, end.Except); err != nil {
+		if _, err := s.endUserFamiliesLocked(id, end.At, end.Except); err != nil {
 			return nil, err
 		}
 	}
-	r.s.appendEventsLocked(u.AuditEvents()...)
+	s.storeTokensLocked(id, u)
+	s.appendEventsLocked(u.AuditEvents()...)
 	return u, nil
 }
 
@@ -215,5 +238,6 @@ func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain
 func toUserRow(u *domain.User) userRow {
 	row := u.Record()
 	row.CreatedAt = micro(row.CreatedAt)
+	row.EmailVerifiedAt = micro(row.EmailVerifiedAt)
 	return row
 }

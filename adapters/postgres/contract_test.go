@@ -25,6 +25,7 @@ func reposOn(db *bun.DB) porttest.Repos {
 		Outbox:     postgres.NewMailOutbox(db),
 		MFA:        postgres.NewMFARepository(db),
 		Challenges: postgres.NewWebAuthnChallenges(db),
+		Tokens:     postgres.NewOneTimeTokenRepository(db),
 		// A trigger makes every statement that ends a session fail, as a
 		// lost connection or a full disk would.
 		BreakSessionEnds: func(t *testing.T) {
@@ -98,4 +99,9 @@ func TestMailOutboxContract(t *testing.T) {
 func TestMFARepositoryContract(t *testing.T) {
 	t.Parallel()
 	porttest.MFARepository(t, newRepos)
+}
+
+func TestOneTimeTokensContract(t *testing.T) {
+	t.Parallel()
+	porttest.OneTimeTokens(t, newRepos)
 }

@@ -62,6 +62,7 @@ func pruneTasks(r Retention) []pruneTask {
 			SELECT id FROM auth_events WHERE created_at < ? LIMIT ? FOR UPDATE SKIP LOCKED)`, before(r.AuditRetention)},
 		{"mail_outbox", `DELETE FROM mail_outbox WHERE id IN (
 			SELECT id FROM mail_outbox WHERE status <> 'pending' AND created_at < ? LIMIT ? FOR UPDATE SKIP LOCKED)`, before(r.PruneAfter)},
+		oneTimeTokensPruneTask(),
 		expiredTask("pending_logins", "token"),
 		expiredTask("webauthn_challenges", "challenge"),
 	}, limiterPruneTasks(r.KnownIPTTL)...)
@@ -110,7 +111,8 @@ func limiterPruneTasks(knownIPTTL time.Duration) []pruneTask {
 // Janitor keeps the tables bounded: it deletes, in batches, sessions that
 // ended or expired, expired refresh tokens and sent or failed mail more
 // than Retention.PruneAfter ago, audit events older than
-// Retention.AuditRetention, expired pending logins and WebAuthn ceremonies,
+// Retention.AuditRetention, one-time tokens once used or expired, expired
+// pending logins and WebAuthn ceremonies,
 // and the abuse limits' expired rows. Every
 // instance runs one; each batch is a transaction holding an advisory lock,
 // so one instance prunes at a time. It needs no session state, so it works

@@ -32,6 +32,7 @@ type Limiter struct {
 
 	admitPassword     *preparedStmt
 	admitRegistration *preparedStmt
+	admitMail         *preparedStmt
 	succeeded         *preparedStmt
 	aborted           *preparedStmt
 }
@@ -47,6 +48,7 @@ func NewLimiter(db *bun.DB, p domain.LimitPolicy) (*Limiter, error) {
 		policy:            p,
 		admitPassword:     newPreparedStmt(db.DB, admitPasswordSQL),
 		admitRegistration: newPreparedStmt(db.DB, admitRegistrationSQL),
+		admitMail:         newPreparedStmt(db.DB, admitMailSQL),
 		succeeded:         newPreparedStmt(db.DB, passwordSucceededSQL),
 		aborted:           newPreparedStmt(db.DB, passwordAbortedSQL),
 	}, nil
@@ -70,6 +72,13 @@ const admitPasswordSQL = `SELECT until, first_refusal FROM limit_admit($1::times
 // $3/$4 the limit (max, window).
 const admitRegistrationSQL = `SELECT until, first_refusal FROM limit_admit($1::timestamptz,
 		ARRAY['` + scopeRegistrationIP + `']::varchar[], ARRAY[$2::varchar], ARRAY[$3::int], ARRAY[$4::interval], ARRAY[false])`
+
+// admitMailSQL admits a request for a mailed link, or a mail to an
+// address: $1 the time, $2 the scope (mail_ip or mail_address), $3 the key
+// (the purpose, a space and the IP key or the address), $4/$5 the limit
+// (max, window).
+const admitMailSQL = `SELECT until, first_refusal FROM limit_admit($1::timestamptz,
+		ARRAY[$2::varchar], ARRAY[$3::varchar], ARRAY[$4::int], ARRAY[$5::interval], ARRAY[false])`
 
 // refundSQL removes one occurrence of the attempt's time $1 from the
 // counters of account $2 and IP key $3.
@@ -109,6 +118,8 @@ const (
 	scopePasswordAccount = "password_account"
 	scopePasswordIP      = "password_ip"
 	scopeRegistrationIP  = "registration_ip"
+	scopeMailIP          = "mail_ip"
+	scopeMailAddress     = "mail_address"
 )
 
 // interval spells d for a $n::interval parameter.
@@ -133,6 +144,26 @@ func (l *Limiter) AdmitRegistration(ctx context.Context, client domain.ClientInf
 	r := l.policy.Registrations
 	return l.admit(ctx, l.admitRegistration, now, "admit registration",
 		now, client.LimitKey(), r.Max, interval(r.Window))
+}
+
+// AdmitMailRequest refuses a request for a link of purpose p from client
+// with a *domain.RateLimitError when its IP is at its limit, and otherwise
+// counts it.
+func (l *Limiter) AdmitMailRequest(ctx context.Context, p domain.TokenPurpose, client domain.ClientInfo, now time.Time) error {
+	now = now.Truncate(time.Microsecond)
+	m := l.policy.MailRequestsPerIP
+	return l.admit(ctx, l.admitMail, now, "admit mail request",
+		now, scopeMailIP, string(p)+" "+client.LimitKey(), m.Max, interval(m.Window))
+}
+
+// AdmitMailTo refuses a link of purpose p to address with a
+// *domain.RateLimitError when the address is at its limit, and otherwise
+// counts it.
+func (l *Limiter) AdmitMailTo(ctx context.Context, p domain.TokenPurpose, address domain.Email, now time.Time) error {
+	now = now.Truncate(time.Microsecond)
+	m := l.policy.MailsPerAddress
+	return l.admit(ctx, l.admitMail, now, "admit mail",
+		now, scopeMailAddress, string(p)+" "+address.String(), m.Max, interval(m.Window))
 }
 
 func (l *Limiter) admit(ctx context.Context, p *preparedStmt, now time.Time, op string, args ...any) error {

@@ -91,6 +91,7 @@ var wantForeignKeys = []string{
 	"mail_outbox mail_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL",
 	"mfa_enrolments mfa_enrolments_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
 	"mfa_recovery_codes mfa_recovery_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
+	"one_time_tokens one_time_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
 	"pending_logins pending_logins_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
 	"refresh_tokens refresh_tokens_token_family_fkey FOREIGN KEY (token_family) REFERENCES token_families(id) ON DELETE CASCADE",
 	"refresh_tokens refresh_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",

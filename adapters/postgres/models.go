@@ -21,6 +21,8 @@ type userRow struct {
 	IsActive       bool      `bun:"is_active,type:boolean,notnull,default:true"`
 	CreatedAt      time.Time `bun:"created_at,type:timestamptz,notnull,default:now()"`
 	SessionEpoch   int64     `bun:"session_epoch,type:bigint,notnull,default:0"`
+	// EmailVerifiedAt is NULL while the address is not verified.
+	EmailVerifiedAt time.Time `bun:"email_verified_at,type:timestamptz,nullzero"`
 }
 
 // refreshTokenRow is a row of refresh_tokens. Token is the hex SHA-256
@@ -113,6 +115,22 @@ type mailOutboxRow struct {
 	FailedAt      time.Time `bun:"failed_at,type:timestamptz,nullzero"`
 }
 
+// oneTimeTokenRow is a row of one_time_tokens. TokenHash is the hex
+// SHA-256 digest of the token, never the token itself.
+type oneTimeTokenRow struct {
+	bun.BaseModel `bun:"table:one_time_tokens"`
+
+	ID        int64     `bun:"id,pk,identity,type:bigint"`
+	TokenHash string    `bun:"token_hash,type:varchar(64),notnull,unique"`
+	Purpose   string    `bun:"purpose,type:one_time_token_purpose,notnull"`
+	UserID    int64     `bun:"user_id,type:bigint,notnull"`
+	Email     string    `bun:"email,type:varchar(255),notnull"`
+	SessionID uuid.UUID `bun:"session_id,type:uuid,nullzero"`
+	CreatedAt time.Time `bun:"created_at,type:timestamptz,notnull,default:now()"`
+	ExpiresAt time.Time `bun:"expires_at,type:timestamptz,notnull"`
+	UsedAt    time.Time `bun:"used_at,type:timestamptz,nullzero"`
+}
+
 // The states of a mail_outbox row.
 const (
 	mailPending = "pending"
@@ -140,12 +158,14 @@ var (
 		(*passkeyRow)(nil),
 		(*pendingLoginRow)(nil),
 		(*webAuthnChallengeRow)(nil),
+		(*oneTimeTokenRow)(nil),
 	}
 
 	// schemaEnums are the enum types the columns use.
 	schemaEnums = []schemaEnum{
 		{name: "userrole", labels: []string{domain.RoleUser.String(), domain.RoleAdmin.String()}},
 		{name: "mail_status", labels: []string{mailPending, mailSent, mailFailed}},
+		{name: "one_time_token_purpose", labels: tokenPurposeLabels()},
 	}
 
 	// schemaIndexes are the indexes beyond primary keys and unique constraints.
@@ -165,6 +185,8 @@ var (
 		{model: (*passkeyRow)(nil), name: "ix_webauthn_credentials_user_id", columns: []string{"user_id", "created_at"}},
 		{model: (*pendingLoginRow)(nil), name: "ix_pending_logins_expires_at", columns: []string{"expires_at"}},
 		{model: (*webAuthnChallengeRow)(nil), name: "ix_webauthn_challenges_expires_at", columns: []string{"expires_at"}},
+		{model: (*oneTimeTokenRow)(nil), name: "ix_one_time_tokens_user_id_purpose", columns: []string{"user_id", "purpose"}},
+		{model: (*oneTimeTokenRow)(nil), name: "ix_one_time_tokens_done_at", columns: []string{doneAtSQL}},
 	}
 )
 
@@ -201,6 +223,8 @@ func toDomainUser(r *userRow) (*domain.User, error) {
 		Active:       r.IsActive,
 		CreatedAt:    r.CreatedAt,
 		SessionEpoch: r.SessionEpoch,
+
+		EmailVerifiedAt: r.EmailVerifiedAt,
 	}), nil
 }
 
@@ -214,6 +238,8 @@ func fromDomainUser(u *domain.User) *userRow {
 		IsActive:       rec.Active,
 		CreatedAt:      rec.CreatedAt,
 		SessionEpoch:   rec.SessionEpoch,
+
+		EmailVerifiedAt: rec.EmailVerifiedAt,
 	}
 }
 

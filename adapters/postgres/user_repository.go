@@ -32,19 +32,20 @@ func NewUserRepository(db *bun.DB) *UserRepository {
 
 // bySessionSQL loads the user of a live family: two primary-key lookups,
 // with the family's liveness stated by liveFamily ($2 is "now").
-var bySessionSQL = `SELECT u.id, u.email, u.hashed_password, u.role::text, u.is_active, u.created_at, u.session_epoch
+var bySessionSQL = `SELECT u.id, u.email, u.hashed_password, u.role::text, u.is_active, u.created_at, u.session_epoch,
+		u.email_verified_at
 	FROM token_families AS f JOIN users AS u ON u.id = f.user_id
 	WHERE f.id = $1::uuid AND ` + strings.Replace(liveFamily, "?", "$2::timestamptz", 1)
 
-const userColumns = "id, email, hashed_password, role, is_active, created_at, session_epoch"
+const userColumns = "id, email, hashed_password, role, is_active, created_at, session_epoch, email_verified_at"
 
 // adminChangeLockKey is the pg_advisory_xact_lock key that serialises the
 // changes removing an active admin (the bytes of "authdadm"), so that two
 // admins demoting each other cannot both see the other one still active.
 const adminChangeLockKey int64 = 0x6175746864616d
 
-// Create stores u and the events and mails attached to it, which get its
-// id, and returns it with its id. It returns domain.ErrEmailTaken when the email is
+// Create stores u and the events, mails and one-time tokens attached to
+// it, which get its id, and returns it with its id. It returns domain.ErrEmailTaken when the email is
 // already registered.
 func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.User, error) {
 	row := fromDomainUser(u)
@@ -53,9 +54,9 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var stored userRow
 		inner = tx.NewRaw(
-			"INSERT INTO users (email, hashed_password, role, is_active, created_at, session_epoch) "+
-				"VALUES (?, ?, ?, ?, ?, ?) RETURNING "+userColumns,
-			row.Email, row.HashedPassword, row.Role, row.IsActive, row.CreatedAt, row.SessionEpoch,
+			"INSERT INTO users (email, hashed_password, role, is_active, created_at, session_epoch, email_verified_at) "+
+				"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING "+userColumns,
+			row.Email, row.HashedPassword, row.Role, row.IsActive, row.CreatedAt, row.SessionEpoch, nullTime(row.EmailVerifiedAt),
 		).Scan(ctx, &stored)
 		switch {
 		case isUniqueViolation(inner, usersEmailKey):
@@ -78,6 +79,9 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 		if inner = insertMails(ctx, tx, u.Mails(), stored.ID); inner != nil {
 			return inner
 		}
+		if inner = storeTokens(ctx, tx, u, stored.ID); inner != nil {
+			return inner
+		}
 		created, inner = toDomainUser(&stored)
 		return inner
 	})
@@ -92,12 +96,12 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 
 // ByID returns the user with id, or domain.ErrUserNotFound.
 func (r *UserRepository) ByID(ctx context.Context, id domain.UserID) (*domain.User, error) {
-	return r.one(ctx, r.db, "id = ?", int64(id))
+	return loadUser(ctx, r.db, "id = ?", int64(id))
 }
 
 // ByEmail returns the user with email, or domain.ErrUserNotFound.
 func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
-	return r.one(ctx, r.db, "email = ?", email.String())
+	return loadUser(ctx, r.db, "email = ?", email.String())
 }
 
 // ByLiveSession returns the user of the family with id sid if that family
@@ -108,8 +112,10 @@ func (r *UserRepository) ByLiveSession(ctx context.Context, sid uuid.UUID, now t
 		return nil, dbErr("load user by session", err)
 	}
 	var row userRow
+	var verified sql.NullTime
 	err = stmt.QueryRowContext(ctx, sid, now).Scan(&row.ID, &row.Email, &row.HashedPassword, &row.Role,
-		&row.IsActive, &row.CreatedAt, &row.SessionEpoch)
+		&row.IsActive, &row.CreatedAt, &row.SessionEpoch, &verified)
+	row.EmailVerifiedAt = verified.Time
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.ErrSessionNotFound
 	}
@@ -119,7 +125,8 @@ func (r *UserRepository) ByLiveSession(ctx context.Context, sid uuid.UUID, now t
 	return toDomainUser(&row)
 }
 
-func (r *UserRepository) one(ctx context.Context, db bun.IDB, where string, args ...any) (*domain.User, error) {
+// loadUser returns the one user matching where, or domain.ErrUserNotFound.
+func loadUser(ctx context.Context, db bun.IDB, where string, args ...any) (*domain.User, error) {
 	var row userRow
 	err := db.NewRaw("SELECT "+userColumns+" FROM users WHERE "+where, args...).Scan(ctx, &row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -136,14 +143,16 @@ func (r *UserRepository) one(ctx context.Context, db bun.IDB, where string, args
 // removes an active admin counts the other active admins under
 // adminChangeLockKey and lets the user decide (domain.ErrLastAdmin), and a
 // change that ends sessions ends them, and the events fn attached are
-// stored and the mails it attached queued. It returns domain.ErrUserNotFound
-// when no user has id, and fn's error unchanged, storing nothing, when fn
+// stored, the mails it attached queued and the one-time tokens it revoked
+// and issued stored. It returns domain.ErrUserNotFound when no user has
+// id, domain.ErrEmailTaken when the change gives the user an address
+// another user has, and fn's error unchanged, storing nothing, when fn
 // fails.
 func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
 	var updated *domain.User
 	var inner error // the closure's own error, already described
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		updated, inner = r.update(ctx, tx, id, fn)
+		updated, inner = updateUser(ctx, tx, id, fn)
 		return inner
 	})
 	switch {
@@ -155,11 +164,13 @@ func (r *UserRepository) Update(ctx context.Context, id domain.UserID, fn func(u
 	return updated, nil
 }
 
-func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
+// updateUser is Update inside tx: it locks the user's row, applies fn and
+// stores the change with everything it decided.
+func updateUser(ctx context.Context, tx bun.Tx, id domain.UserID, fn func(u *domain.User) error) (*domain.User, error) {
 	// FOR NO KEY UPDATE, not FOR UPDATE: it does not conflict with the
 	// KEY SHARE locks that inserts into token_families and refresh_tokens
 	// take on their user through the foreign keys.
-	u, err := r.one(ctx, tx, "id = ? FOR NO KEY UPDATE", int64(id))
+	u, err := loadUser(ctx, tx, "id = ? FOR NO KEY UPDATE", int64(id))
 	if err != nil {
 		return nil, err
 	}
@@ -178,9 +189,12 @@ func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID
 	row := fromDomainUser(u)
 	// The id comes from the locked row: fn cannot re-target the write.
 	if _, err := tx.NewRaw(
-		"UPDATE users SET hashed_password = ?, role = ?, is_active = ?, session_epoch = ? WHERE id = ?",
-		row.HashedPassword, row.Role, row.IsActive, row.SessionEpoch, int64(id),
+		"UPDATE users SET email = ?, hashed_password = ?, role = ?, is_active = ?, session_epoch = ?, email_verified_at = ? WHERE id = ?",
+		row.Email, row.HashedPassword, row.Role, row.IsActive, row.SessionEpoch, nullTime(row.EmailVerifiedAt), int64(id),
 	).Exec(ctx); err != nil {
+		if isUniqueViolation(err, usersEmailKey) {
+			return nil, domain.ErrEmailTaken
+		}
 		return nil, dbErr("update user", err)
 	}
 	if end, ok := u.EndsSessions(); ok {
@@ -194,6 +208,9 @@ func (r *UserRepository) update(ctx context.Context, tx bun.Tx, id domain.UserID
 	// After the update, so that a mail to the user goes to the address
 	// the change leaves.
 	if err := insertMails(ctx, tx, u.Mails(), int64(id)); err != nil {
+		return nil, err
+	}
+	if err := storeTokens(ctx, tx, u, int64(id)); err != nil {
 		return nil, err
 	}
 	return u, nil

@@ -2,139 +2,163 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net"
+	"errors"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
-// chromiumPath is the Debian package's browser (.ci/deps.sh chromium).
-const chromiumPath = "/usr/bin/chromium"
+// ChromiumEnvVar names the Chromium the browser tests drive; without it
+// they look for Debian's chromium, which make test installs.
+const ChromiumEnvVar = "AUTHD_TEST_CHROMIUM"
 
-// passkeyPage is the test's relying-party page: it calls authd's API from
-// the browser (cross-origin, as an application on its own origin would)
-// and answers the WebAuthn options with navigator.credentials.
-const passkeyPage = `<!doctype html>
-<meta charset="utf-8">
-<title>passkeys</title>
-<script>
-async function api(path, body, bearer) {
-  const headers = {"Content-Type": "application/json"};
-  if (bearer) headers["Authorization"] = "Bearer " + bearer;
-  const r = await fetch(AUTHD + path, {method: "POST", headers, body: body === undefined ? undefined : JSON.stringify(body)});
-  const text = await r.text();
-  if (!r.ok) throw new Error(path + ": " + r.status + " " + text);
-  return JSON.parse(text);
-}
-async function registerPasskey(access, password) {
-  const options = await api("/v1/users/me/passkeys/begin", {current_password: password}, access);
-  const cred = await navigator.credentials.create({publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey)});
-  const out = await api("/v1/users/me/passkeys/finish", {name: "Chromium", credential: cred.toJSON()}, access);
-  return out.passkey.name;
-}
-async function signIn() {
-  const options = await api("/v1/auth/passkey/begin");
-  const cred = await navigator.credentials.get({publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey)});
-  return await api("/v1/auth/passkey/finish", {credential: cred.toJSON()});
-}
-</script>`
-
-// TestPasskeyInChromium registers a passkey and signs in with it in
-// headless Chromium, whose DevTools virtual authenticator plays the
-// platform authenticator, from a page on http://localhost calling authd.
-func TestPasskeyInChromium(t *testing.T) {
-	t.Parallel()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing (make test installs it with .ci/deps.sh chromium)", chromiumPath)
+// chromiumBinary returns the Chromium to run. Without one the test is
+// skipped, except in CI (CI=true), where it fails.
+func chromiumBinary(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv(ChromiumEnvVar), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
 		}
-		t.Skipf("%s is missing; .ci/deps.sh chromium installs it", chromiumPath)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("no Chromium: set %s or install Debian's chromium (make test runs .ci/deps.sh chromium)", ChromiumEnvVar)
 	}
-	pageOrigin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	s := startServer(t, serverOptions{DSN: migratedDatabase(t), Env: []string{
-		"AUTHD_CORS_ORIGINS=" + pageOrigin,
-		"AUTHD_WEBAUTHN_RP_ID=localhost",
-		"AUTHD_WEBAUTHN_ORIGINS=" + pageOrigin,
-	}})
-	page := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprint(w, strings.Replace(passkeyPage, "<script>", "<script>const AUTHD = "+fmt.Sprintf("%q", s.URL)+";", 1))
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	go func() { _ = page.Serve(ln) }()
-	t.Cleanup(func() { _ = page.Close() })
+	t.Skipf("no Chromium (%s, /usr/bin/chromium): run make test", ChromiumEnvVar)
+	return ""
+}
 
-	email, password := newEmail(t, "chromium"), newPassword(t)
-	s.forbid(password)
-	s.API.register(email, password)
-	session := s.API.login(email, password)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
+// newBrowser starts a headless Chromium with a profile of its own, for
+// this sandbox (no sandbox, no GPU, nothing fetched in the background),
+// and ends it with the test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumBinary(t)),
+		chromedp.Flag("headless", true),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+	})
+	// The first action starts the browser and ties it to its context, so
+	// it gets one without a deadline; the steps get theirs (step).
+	start, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		<-start.Done()
+		if errors.Is(start.Err(), context.DeadlineExceeded) {
+			cancelCtx()
+		}
+	}()
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
 
-	if err := chromedp.Do(bctx, chromedp.Navigate(pageOrigin+"/")); err != nil {
-		t.Fatalf("navigate: %v", err)
+// step bounds one browser step.
+func step(browser context.Context, t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(browser, 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// header returns the value of a header the browser recorded.
+func header(h network.Headers, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			s, _ := v.(string)
+			return s
+		}
 	}
-	if _, err := chromedp.Call(bctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
-		t.Fatalf("WebAuthn.enable: %v", err)
+	return ""
+}
+
+// TestResetPasswordPageInABrowser drives the hosted reset page in headless
+// Chromium with JavaScript disabled: the link read from Mailpit opens a
+// form without using the token, under a strict CSP; typing a new password
+// and pressing the button sets it, and the user logs in with it.
+func TestResetPasswordPageInABrowser(t *testing.T) {
+	t.Parallel()
+	mp := startMailpit(t)
+	dsn := migratedDatabase(t)
+	s := startServer(t, serverOptions{DSN: dsn, Env: mailEnv(mp)})
+	// Started last, so that it is closed first: the server's graceful stop
+	// would otherwise wait for the browser's open connections.
+	browser := newBrowser(t)
+	email, password := newEmail(t, "browser"), newPassword(t)
+	s.API.register(email, password)
+	session := s.API.login(email, password)
+	s.API.do("POST", "/v1/auth/password-reset", "", map[string]string{"email": email}).want(t, http.StatusAccepted)
+	link, token := linkOf(t, mp.mailWith(t, email, subjectReset, 1))
+	s.forbid(token)
+
+	if _, err := chromedp.Call(step(browser, t), emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatalf("disable JavaScript: %v", err)
 	}
-	if _, err := chromedp.Call(bctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
-		Options: &cdpwebauthn.VirtualAuthenticatorOptions{
-			Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: "ctap2_1", Transport: cdpwebauthn.AuthenticatorTransportInternal,
-			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
-		},
-	}); err != nil {
-		t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
+	resp, err := chromedp.Run(step(browser, t), chromedp.NavigateResponse(link))
+	if err != nil {
+		t.Fatalf("open the mailed link: %v", err)
+	}
+	html, err := chromedp.Run(step(browser, t), chromedp.OuterHTML(chromedp.CSS("html")))
+	if err != nil || resp.Status != http.StatusOK || !strings.Contains(html, "<h1>Choose a new password</h1>") {
+		t.Fatalf("the reset page: %d, %v\n%s", resp.Status, err, html)
+	}
+	if used := tokenUsedAt(t, dsn, token); used != "" {
+		t.Fatalf("opening the link used the token (at %s)", used)
+	}
+	csp := header(resp.Headers, "Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "form-action 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "script-src") {
+		t.Errorf("Content-Security-Policy %q allows script or inline code", csp)
+	}
+	if rp := header(resp.Headers, "Referrer-Policy"); rp != "no-referrer" {
+		t.Errorf("Referrer-Policy = %q", rp)
 	}
 
-	args, _ := json.Marshal([]string{session.AccessToken, password})
-	name, err := chromedp.Run(bctx, chromedp.Evaluate[string]("registerPasskey(..."+string(args)+")", chromedp.EvalAwaitPromise))
+	next := newPassword(t)
+	s.forbid(next)
+	if err := chromedp.Do(step(browser, t),
+		chromedp.SendKeys(chromedp.ID("new_password"), next),
+		chromedp.SendKeys(chromedp.ID("new_password_again"), next),
+	); err != nil {
+		t.Fatalf("type the new password: %v", err)
+	}
+	done, err := chromedp.RunResponse(step(browser, t), chromedp.Click(chromedp.CSS("button[type=submit]")))
 	if err != nil {
-		t.Fatalf("register in the browser: %v", err)
+		t.Fatalf("submit the form: %v", err)
 	}
-	if name != "Chromium" {
-		t.Errorf("registered passkey named %q", name)
+	html, err = chromedp.Run(step(browser, t), chromedp.OuterHTML(chromedp.CSS("html")))
+	if err != nil || done.Status != http.StatusOK || !strings.Contains(html, "<h1>Your password was changed</h1>") {
+		t.Fatalf("after submitting: %d, %v\n%s", done.Status, err, html)
 	}
-	tokens, err := chromedp.Run(bctx, chromedp.Evaluate[tokenResponse]("signIn()", chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("sign in in the browser: %v", err)
+	if tokenUsedAt(t, dsn, token) == "" {
+		t.Error("the form post did not use the token")
 	}
-	s.forbid(tokens.AccessToken, tokens.RefreshToken)
-	if got := amrClaim(t, tokens.AccessToken); got != "hwk mfa" && got != "swk mfa" {
-		t.Errorf("amr of the passwordless session = %q", got)
-	}
-	var me userJSON
-	s.API.do("GET", "/v1/users/me", tokens.AccessToken, nil).want(t, http.StatusOK).decode(t, &me)
-	if me.Email != email {
-		t.Errorf("signed in as %q, want %q", me.Email, email)
-	}
+	s.API.refresh(session.RefreshToken).want(t, http.StatusUnauthorized, "invalid_refresh_token")
+	s.API.login(email, next)
 }

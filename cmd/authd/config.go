@@ -41,7 +41,7 @@ type Config struct {
 	Argon2                 password.Params
 	HashConcurrency        int
 	RateLimits             bool               // AUTHD_RATE_LIMITS: off switches Limits off
-	Limits                 domain.LimitPolicy // AUTHD_FAILED_LOGINS_*, AUTHD_KNOWN_IP*, AUTHD_REGISTRATIONS_PER_IP
+	Limits                 domain.LimitPolicy // AUTHD_FAILED_LOGINS_*, AUTHD_KNOWN_IP*, AUTHD_REGISTRATIONS_PER_IP, AUTHD_EMAIL*_PER_*
 	DB                     postgres.PoolOptions
 	HTTPReadTimeout        time.Duration
 	HTTPWriteTimeout       time.Duration
@@ -182,6 +182,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			KnownIPTTL:         r.duration("AUTHD_KNOWN_IP_TTL", limits.KnownIPTTL, time.Hour, 365*24*time.Hour),
 			KnownIPsPerAccount: r.integer("AUTHD_KNOWN_IPS_PER_ACCOUNT", limits.KnownIPsPerAccount, 1, 1000),
 			Registrations:      r.limit("AUTHD_REGISTRATIONS_PER_IP", limits.Registrations),
+			MailRequestsPerIP:  r.limit("AUTHD_EMAIL_REQUESTS_PER_IP", limits.MailRequestsPerIP),
+			MailsPerAddress:    r.limit("AUTHD_EMAILS_PER_ADDRESS", limits.MailsPerAddress),
 		},
 		DB: postgres.PoolOptions{
 			MaxOpenConns:    r.integer("AUTHD_DB_MAX_OPEN_CONNS", pool.MaxOpenConns, 1, 1000),
@@ -427,6 +429,11 @@ type MailConfig struct {
 	// PollInterval is AUTHD_MAIL_POLL_INTERVAL: how often an idle
 	// dispatcher looks for due mail.
 	PollInterval time.Duration
+	// RequireVerified is AUTHD_REQUIRE_VERIFIED_EMAIL (default off): an
+	// account whose address is not verified cannot log in, and
+	// registration answers alike for new and taken addresses. It needs
+	// email on.
+	RequireVerified bool
 }
 
 // loadMailConfig reads the mail variables. issuer is the default public URL.
@@ -441,6 +448,8 @@ func loadMailConfig(r *envReader, env, issuer string) MailConfig {
 		AppURL:       r.str("AUTHD_APP_URL", ""),
 		SMTPTimeout:  r.duration("AUTHD_SMTP_TIMEOUT", 30*time.Second, time.Second, 5*time.Minute),
 		PollInterval: r.duration("AUTHD_MAIL_POLL_INTERVAL", time.Second, 10*time.Millisecond, time.Minute),
+
+		RequireVerified: r.boolean("AUTHD_REQUIRE_VERIFIED_EMAIL", false),
 	}
 	if m.SMTPURL != "" {
 		if _, err := smtp.ParseURL(m.SMTPURL); err != nil {
@@ -466,6 +475,10 @@ func loadMailConfig(r *envReader, env, issuer string) MailConfig {
 	}
 	if m.On && m.SMTPURL == "" && env == "dev" {
 		m.On = false
+	}
+	if m.RequireVerified && !m.On {
+		r.errs = append(r.errs, errors.New("AUTHD_REQUIRE_VERIFIED_EMAIL=on needs email on (AUTHD_EMAIL and AUTHD_SMTP_URL): "+
+			"nobody could verify an address, so nobody could log in"))
 	}
 	return m
 }

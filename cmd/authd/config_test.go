@@ -50,6 +50,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 			KnownIPTTL:         30 * 24 * time.Hour,
 			KnownIPsPerAccount: 20,
 			Registrations:      domain.Limit{Max: 10, Window: time.Minute},
+			MailRequestsPerIP:  domain.Limit{Max: 30, Window: time.Hour},
+			MailsPerAddress:    domain.Limit{Max: 5, Window: time.Hour},
 		},
 		DB: postgres.PoolOptions{
 			MaxOpenConns:    max(8, 4*runtime.GOMAXPROCS(0)),
@@ -112,6 +114,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 		"AUTHD_KNOWN_IP_TTL":                 "168h",
 		"AUTHD_KNOWN_IPS_PER_ACCOUNT":        "5",
 		"AUTHD_REGISTRATIONS_PER_IP":         "3/10m",
+		"AUTHD_EMAIL_REQUESTS_PER_IP":        "7/30m",
+		"AUTHD_EMAILS_PER_ADDRESS":           "2/2h",
 		"AUTHD_DB_MAX_OPEN_CONNS":            "20",
 		"AUTHD_DB_MAX_IDLE_CONNS":            "4",
 		"AUTHD_DB_CONN_MAX_LIFETIME":         "1h",
@@ -163,6 +167,8 @@ func TestLoadConfigEveryVariable(t *testing.T) {
 			KnownIPTTL:         168 * time.Hour,
 			KnownIPsPerAccount: 5,
 			Registrations:      domain.Limit{Max: 3, Window: 10 * time.Minute},
+			MailRequestsPerIP:  domain.Limit{Max: 7, Window: 30 * time.Minute},
+			MailsPerAddress:    domain.Limit{Max: 2, Window: 2 * time.Hour},
 		},
 		DB: postgres.PoolOptions{
 			MaxOpenConns: 20, MaxIdleConns: 4,

@@ -55,6 +55,7 @@ func newMailTemplates(cfg Config) (mailTemplates, error) {
 func withMail(d application.Deps, cfg Config, t mailTemplates, issuer string) application.Deps {
 	d.Mail = t.renderer
 	d.Links = cfg.Mail.links(issuer)
+	d.RequireVerifiedEmail = cfg.Mail.RequireVerified
 	return d
 }
 

@@ -19,6 +19,8 @@ func TestLoadMailConfig(t *testing.T) {
 		"AUTHD_APP_URL":            "https://app.example.com",
 		"AUTHD_SMTP_TIMEOUT":       "20s",
 		"AUTHD_MAIL_POLL_INTERVAL": "250ms",
+
+		"AUTHD_REQUIRE_VERIFIED_EMAIL": "on",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +28,7 @@ func TestLoadMailConfig(t *testing.T) {
 	want := MailConfig{
 		On: true, SMTPURL: "smtps://mailer:Smtp-Secret-9@smtp.example.com", From: "Example <no-reply@example.com>",
 		TemplatesDir: "/etc/authd/mail", PublicURL: "https://auth.example.com", AppURL: "https://app.example.com",
-		SMTPTimeout: 20 * time.Second, PollInterval: 250 * time.Millisecond,
+		SMTPTimeout: 20 * time.Second, PollInterval: 250 * time.Millisecond, RequireVerified: true,
 	}
 	if diff := cmp.Diff(want, got.Mail); diff != "" {
 		t.Errorf("mail config (-want +got):\n%s", diff)
@@ -94,6 +96,11 @@ func TestLoadMailConfigInvalid(t *testing.T) {
 		{map[string]string{"AUTHD_APP_URL": "https://app.example.com/#x"}, "AUTHD_APP_URL"},
 		{map[string]string{"AUTHD_SMTP_TIMEOUT": "0s"}, "AUTHD_SMTP_TIMEOUT"},
 		{map[string]string{"AUTHD_MAIL_POLL_INTERVAL": "1h"}, "AUTHD_MAIL_POLL_INTERVAL"},
+		{map[string]string{"AUTHD_REQUIRE_VERIFIED_EMAIL": "sometimes"}, "AUTHD_REQUIRE_VERIFIED_EMAIL"},
+		{map[string]string{"AUTHD_REQUIRE_VERIFIED_EMAIL": "on", "AUTHD_EMAIL": "off"}, "AUTHD_REQUIRE_VERIFIED_EMAIL"},
+		{map[string]string{"AUTHD_REQUIRE_VERIFIED_EMAIL": "on", "AUTHD_ENV": "dev"}, "AUTHD_REQUIRE_VERIFIED_EMAIL"},
+		{map[string]string{"AUTHD_EMAILS_PER_ADDRESS": "0/1h"}, "AUTHD_EMAILS_PER_ADDRESS"},
+		{map[string]string{"AUTHD_EMAIL_REQUESTS_PER_IP": "ten"}, "AUTHD_EMAIL_REQUESTS_PER_IP"},
 	}
 	for _, tt := range tests {
 		_, err := LoadConfig(envMap(tt.env))

@@ -36,8 +36,8 @@ type outboxRow struct {
 	Body      string // subject, text and HTML together
 }
 
-// outbox reads the outbox rows of recipient, oldest first.
-func outbox(t testing.TB, dsn, recipient string) []outboxRow {
+// outbox reads the outbox rows of recipient with template, oldest first.
+func outbox(t testing.TB, dsn, recipient, template string) []outboxRow {
 	t.Helper()
 	db, err := postgres.Open(dsn, postgres.PoolOptions{MaxOpenConns: 1})
 	if err != nil {
@@ -48,7 +48,7 @@ func outbox(t testing.TB, dsn, recipient string) []outboxRow {
 	defer cancel()
 	var rows []outboxRow
 	if err := db.NewRaw(`SELECT status::text AS status, attempts, last_error, subject || text_body || html_body AS body
-		FROM mail_outbox WHERE recipient = ? ORDER BY id`, recipient).Scan(ctx, &rows); err != nil {
+		FROM mail_outbox WHERE recipient = ? AND template = ? ORDER BY id`, recipient, template).Scan(ctx, &rows); err != nil {
 		t.Fatalf("read mail_outbox: %v", err)
 	}
 	return rows
@@ -74,7 +74,7 @@ func TestPasswordChangeMailsTheUser(t *testing.T) {
 	tokens := s.API.login(email, password)
 	changePassword(t, s.API, tokens.AccessToken, password, newPassword(t))
 
-	msgs := mp.waitFor(t, email, 1, 15*time.Second)
+	msgs := mp.waitForSubject(t, email, "Your password was changed", 1, 15*time.Second)
 	if len(msgs) != 1 {
 		t.Fatalf("Mailpit holds %d messages for %s, want 1", len(msgs), email)
 	}
@@ -97,8 +97,11 @@ func TestPasswordChangeMailsTheUser(t *testing.T) {
 	if ct := strings.Join(h["Content-Type"], ""); !strings.HasPrefix(ct, "multipart/alternative") {
 		t.Errorf("Content-Type = %q, want multipart/alternative", ct)
 	}
-	rows := outbox(t, dsn, email)
-	waitUntil(t, 5*time.Second, func() bool { rows = outbox(t, dsn, email); return len(rows) == 1 && rows[0].Status == "sent" })
+	rows := outbox(t, dsn, email, "password_changed")
+	waitUntil(t, 5*time.Second, func() bool {
+		rows = outbox(t, dsn, email, "password_changed")
+		return len(rows) == 1 && rows[0].Status == "sent"
+	})
 	if rows[0].Body != "" || rows[0].Attempts != 1 {
 		t.Errorf("outbox row after sending: %+v, want no body, 1 attempt", rows[0])
 	}
@@ -126,7 +129,7 @@ func TestMailSurvivesSMTPOutage(t *testing.T) {
 	// Let a few attempts fail: 1 s, then 2 s apart.
 	var rows []outboxRow
 	waitUntil(t, 20*time.Second, func() bool {
-		rows = outbox(t, dsn, email)
+		rows = outbox(t, dsn, email, "password_changed")
 		return len(rows) == 1 && rows[0].Attempts >= 3
 	})
 	if rows[0].Status != "pending" || rows[0].LastError == "" || rows[0].Body == "" {
@@ -139,16 +142,16 @@ func TestMailSurvivesSMTPOutage(t *testing.T) {
 
 	mp.start(t)
 	back := time.Now()
-	mp.waitFor(t, email, 1, 30*time.Second)
+	mp.waitForSubject(t, email, "Your password was changed", 1, 30*time.Second)
 	arrived := time.Now()
 	t.Logf("SMTP down for %s (%d failed attempts); the mail arrived %s after Mailpit returned, %s after the request",
 		outage.Round(time.Millisecond), rows[0].Attempts, arrived.Sub(back).Round(time.Millisecond), arrived.Sub(start).Round(time.Millisecond))
 	// Exactly once: nothing more arrives while the dispatcher keeps polling.
 	time.Sleep(2 * time.Second)
-	if msgs := mp.messagesTo(t, email); len(msgs) != 1 {
+	if msgs := mp.messagesWith(t, email, "Your password was changed"); len(msgs) != 1 {
 		t.Fatalf("Mailpit holds %d messages for %s, want exactly 1", len(msgs), email)
 	}
-	rows = outbox(t, dsn, email)
+	rows = outbox(t, dsn, email, "password_changed")
 	if len(rows) != 1 || rows[0].Status != "sent" || rows[0].Body != "" {
 		t.Errorf("outbox after the outage: %+v, want one sent row without body", rows)
 	}
@@ -185,20 +188,22 @@ func TestTwoInstancesSendEachMailOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	mp.waitFor(t, email, n, 30*time.Second)
+	const notice = "We ended a session that may have been stolen"
+	mp.waitForSubject(t, email, notice, n, 30*time.Second)
 	time.Sleep(2 * time.Second)
-	msgs := mp.messagesTo(t, email)
+	msgs := mp.messagesWith(t, email, notice)
 	ids := map[string]int{}
 	for _, m := range msgs {
 		ids[m.MessageID]++
-		if m.Subject != "We ended a session that may have been stolen" {
+		if m.Subject != notice {
 			t.Errorf("unexpected message %q", m.Subject)
 		}
 	}
 	if len(msgs) != n || len(ids) != n {
 		t.Fatalf("Mailpit holds %d messages (%d distinct Message-IDs) for %s, want %d, each once", len(msgs), len(ids), email, n)
 	}
-	a, b := strings.Count(servers[0].Logs(), `"msg":"mail sent"`), strings.Count(servers[1].Logs(), `"msg":"mail sent"`)
+	sent := regexp.MustCompile(`"msg":"mail sent"[^\n]*"template":"refresh_token_reused"`)
+	a, b := len(sent.FindAllString(servers[0].Logs(), -1)), len(sent.FindAllString(servers[1].Logs(), -1))
 	t.Logf("the two instances sent %d and %d of the %d mails", a, b, n)
 	if a+b != n {
 		t.Errorf("the instances logged %d sends, want %d", a+b, n)

@@ -190,18 +190,32 @@ func (m *mailpit) messagesTo(t testing.TB, address string) []mailpitMessage {
 	return out
 }
 
-// waitFor polls until Mailpit holds at least n messages for address, or
-// fails the test after timeout, and returns them.
-func (m *mailpit) waitFor(t testing.TB, address string, n int, timeout time.Duration) []mailpitMessage {
+// messagesWith returns the messages Mailpit holds for address whose
+// subject is subject (a registration, for one, also mails a verification
+// link).
+func (m *mailpit) messagesWith(t testing.TB, address, subject string) []mailpitMessage {
+	t.Helper()
+	var out []mailpitMessage
+	for _, msg := range m.messagesTo(t, address) {
+		if msg.Subject == subject {
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// waitForSubject polls until Mailpit holds at least n messages with
+// subject for address, or fails the test after timeout, and returns them.
+func (m *mailpit) waitForSubject(t testing.TB, address, subject string, n int, timeout time.Duration) []mailpitMessage {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		got := m.messagesTo(t, address)
+		got := m.messagesWith(t, address, subject)
 		if len(got) >= n {
 			return got
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Mailpit holds %d messages for %s after %s, want %d", len(got), address, timeout, n)
+			t.Fatalf("Mailpit holds %d messages %q for %s after %s, want %d", len(got), subject, address, timeout, n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

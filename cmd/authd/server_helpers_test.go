@@ -534,11 +534,12 @@ type tokenResponse struct {
 
 // userJSON is the API's user object.
 type userJSON struct {
-	ID        int64     `json:"id"`
-	Email     string    `json:"email"`
-	Role      string    `json:"role"`
-	IsActive  bool      `json:"is_active"`
-	CreatedAt time.Time `json:"created_at"`
+	ID            int64     `json:"id"`
+	Email         string    `json:"email"`
+	Role          string    `json:"role"`
+	IsActive      bool      `json:"is_active"`
+	CreatedAt     time.Time `json:"created_at"`
+	EmailVerified bool      `json:"email_verified"`
 }
 
 func (c *apiClient) register(email, password string) userJSON {

@@ -53,7 +53,9 @@ func newApp(cfg Config, extra ...fx.Option) *fx.App {
 			func() *draining { return &draining{} },
 			newHTTP,
 		),
-		fx.Invoke(func(cfg Config, log *slog.Logger) { reserveProcs(cfg, log) }, tuneGC, startMetrics, startJanitor, startHTTP),
+		// drainDeferred before startHTTP: hooks stop in reverse order, so
+		// the deferred work is waited for once the API stops taking requests.
+		fx.Invoke(func(cfg Config, log *slog.Logger) { reserveProcs(cfg, log) }, tuneGC, startMetrics, startJanitor, drainDeferred, startHTTP),
 		mailModule,
 		mfaModule,
 	}
@@ -198,6 +200,8 @@ func useCaseDeps(cfg Config, db *bun.DB, clock ports.Clock, hasher ports.Passwor
 		Log:      log,
 		Policy:   cfg.Session,
 		Limiter:  limiter,
+
+		OneTimeTokens: postgres.NewOneTimeTokenRepository(db),
 	}
 }
 
@@ -249,6 +253,8 @@ func newHTTP(d httpDeps) *fiber.App {
 		TrustedProxies: d.Cfg.TrustedProxies,
 		CORSOrigins:    d.Cfg.CORSOrigins,
 		RequestTimeout: d.Cfg.RequestTimeout,
+		Email:          d.Cfg.Mail.On,
+		PublicURL:      d.Cfg.Mail.PublicURL,
 	}, httpapi.Deps{
 		UseCases: d.UC,
 		Verifier: d.Tokens,
@@ -258,6 +264,18 @@ func newHTTP(d httpDeps) *fiber.App {
 		Log:      d.Log,
 		Metrics:  d.Metrics,
 	})
+}
+
+// drainDeferred waits, on stop, for the work that requests started without
+// waiting for it (password reset lookups and mails), after the API has
+// stopped taking requests and before the database closes.
+func drainDeferred(lc fx.Lifecycle, uc *application.UseCases, log *slog.Logger) {
+	lc.Append(fx.Hook{OnStop: func(ctx context.Context) error {
+		if err := uc.Deferred.Wait(ctx); err != nil {
+			log.Warn("deferred work did not finish before the shutdown timeout", "err", err)
+		}
+		return nil
+	}})
 }
 
 // startHTTP serves the API on the listener newAPIListener bound (so a busy

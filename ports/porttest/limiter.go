@@ -31,6 +31,8 @@ var wide = domain.LimitPolicy{
 	KnownIPTTL:         30 * 24 * time.Hour,
 	KnownIPsPerAccount: 20,
 	Registrations:      domain.Limit{Max: 1000, Window: time.Hour},
+	MailRequestsPerIP:  domain.Limit{Max: 1000, Window: time.Hour},
+	MailsPerAddress:    domain.Limit{Max: 1000, Window: time.Hour},
 }
 
 // limiterDriver makes password attempts against one limiter.
@@ -277,6 +279,71 @@ func Limiter(t *testing.T, newLimits func(t *testing.T, p domain.LimitPolicy) Li
 		// Registrations and password attempts are counted apart.
 		d := limiterDriver{t, l}
 		d.admitted(ann, "192.0.2.9", base.Add(time.Minute))
+	})
+
+	t.Run("mail requests per IP and mails per address", func(t *testing.T) {
+		t.Parallel()
+		l := newLimits(t, with(func(p *domain.LimitPolicy) {
+			p.MailRequestsPerIP = domain.Limit{Max: 3, Window: time.Hour}
+			p.MailsPerAddress = domain.Limit{Max: 2, Window: 10 * time.Minute}
+		})).Limiter
+		ctx := context.Background()
+		reset, verify := domain.PurposePasswordReset, domain.PurposeEmailVerification
+		request := func(p domain.TokenPurpose, ip string, at time.Duration) *domain.RateLimitError {
+			t.Helper()
+			return refusal(t, l.AdmitMailRequest(ctx, p, domain.NewClientInfo("", ip), base.Add(at)))
+		}
+		mail := func(p domain.TokenPurpose, to string, at time.Duration) *domain.RateLimitError {
+			t.Helper()
+			return refusal(t, l.AdmitMailTo(ctx, p, domain.MustParseEmail(to), base.Add(at)))
+		}
+		for i := range 3 {
+			if rl := request(reset, "192.0.2.7", time.Duration(i)*time.Minute); rl != nil {
+				t.Fatalf("request %d refused", i)
+			}
+		}
+		if rl := request(reset, "192.0.2.7", 5*time.Minute); rl == nil || rl.RetryAfter != 55*time.Minute || !rl.FirstRefusal {
+			t.Errorf("fourth request: %+v, want a first refusal to retry after 55m", rl)
+		}
+		if rl := request(reset, "192.0.2.7", 6*time.Minute); rl == nil || rl.FirstRefusal {
+			t.Errorf("fifth request: %+v, want a repeated refusal", rl)
+		}
+		// Each purpose, each IP, counts apart; IPv6 by its /64.
+		if rl := request(verify, "192.0.2.7", 6*time.Minute); rl != nil {
+			t.Error("a verification request was refused for the resets of its IP")
+		}
+		if rl := request(reset, "192.0.2.8", 6*time.Minute); rl != nil {
+			t.Error("a request from another IP was refused")
+		}
+		for _, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::3"} {
+			_ = request(reset, ip, 0)
+		}
+		if rl := request(reset, "2001:db8:1:2:ffff::9", 0); rl == nil {
+			t.Error("a fourth request from one /64 was admitted")
+		}
+		if rl := request(reset, "192.0.2.7", time.Hour); rl != nil {
+			t.Errorf("a request after the first left the window: %+v", rl)
+		}
+
+		for _, at := range []time.Duration{0, time.Minute} {
+			if rl := mail(reset, ann, at); rl != nil {
+				t.Fatalf("mail at +%s refused", at)
+			}
+		}
+		if rl := mail(reset, ann, 2*time.Minute); rl == nil || rl.RetryAfter != 8*time.Minute {
+			t.Errorf("third mail: %+v, want a refusal to retry after 8m", rl)
+		}
+		if rl := mail(verify, ann, 2*time.Minute); rl != nil {
+			t.Error("a verification mail was refused for the resets of its address")
+		}
+		if rl := mail(reset, bob, 2*time.Minute); rl != nil {
+			t.Error("a mail to another address was refused")
+		}
+		if rl := mail(reset, ann, 10*time.Minute); rl != nil {
+			t.Errorf("a mail after the first left the window: %+v", rl)
+		}
+		// Mail limits and password limits count apart.
+		limiterDriver{t, l}.admitted(ann, "192.0.2.7", base.Add(10*time.Minute))
 	})
 
 	t.Run("concurrent admissions never exceed a limit", func(t *testing.T) {

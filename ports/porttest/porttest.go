@@ -37,6 +37,8 @@ type Repos struct {
 	// MFA and Challenges are the multi-factor repositories of the store.
 	MFA        ports.MFARepository
 	Challenges ports.WebAuthnChallenges
+	// Tokens are the one-time tokens that the user changes issue.
+	Tokens ports.OneTimeTokenRepository
 	// BreakSessionEnds makes every later attempt to end a session in this
 	// store fail, as a failing write would, so that the suites can check
 	// that a change and the session endings it decided are stored

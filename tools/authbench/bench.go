@@ -28,6 +28,7 @@ type bench struct {
 	rep *report
 	dir string
 	db  *benchDB
+	bin string
 	key string
 	srv *server
 	cl  *client
@@ -77,14 +78,21 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 	}
 	b.postmaster = b.db.postmaster(ctx)
 	b.step("starting authd")
-	if b.srv, err = startServer(ctx, bin, key, b.db.dsn, b.dir); err != nil {
+	b.bin = bin
+	if b.srv, err = startServer(ctx, bin, key, b.db.dsn, b.dir, "authd"); err != nil {
 		return nil, err
 	}
 	defer b.srv.stop()
 	b.cl = newClient(b.srv.addr, o.concurrency)
 
-	for _, phase := range []func(context.Context) error{b.memory, b.refresh, b.pgbouncer, b.login, b.me, b.flood} {
-		if err := phase(ctx); err != nil {
+	for _, phase := range []struct {
+		name string
+		run  func(context.Context) error
+	}{{"memory", b.memory}, {"refresh", b.refresh}, {"pgbouncer", b.pgbouncer}, {"login", b.login}, {"me", b.me}, {"flood", b.flood}, {"reset", b.reset}} {
+		if !o.runs(phase.name) {
+			continue
+		}
+		if err := phase.run(ctx); err != nil {
 			return b.rep, err
 		}
 	}
@@ -97,10 +105,13 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 
 // watchCPU runs fn, adds a note on who used the CPU meanwhile and returns
 // that use.
-func (b *bench) watchCPU(phase string, fn func()) cpuUse {
-	before := takeCPU(b.srv.cmd.Process.Pid, b.postmaster)
+func (b *bench) watchCPU(phase string, fn func()) cpuUse { return b.watchCPUOf(b.srv, phase, fn) }
+
+// watchCPUOf is watchCPU with srv as the server.
+func (b *bench) watchCPUOf(srv *server, phase string, fn func()) cpuUse {
+	before := takeCPU(srv.cmd.Process.Pid, b.postmaster)
 	fn()
-	use := takeCPU(b.srv.cmd.Process.Pid, b.postmaster).since(before)
+	use := takeCPU(srv.cmd.Process.Pid, b.postmaster).since(before)
 	b.rep.note("CPU during %s: %s", phase, use)
 	if use.other > otherLoadWarning {
 		b.disturbed = append(b.disturbed, phase)
@@ -151,10 +162,13 @@ func (b *bench) seed(ctx context.Context) error {
 	for _, u := range []struct {
 		kind string
 		n    int
-	}{{kindLogin, b.o.loginUsers}, {kindBurst, b.o.burst}, {kindMe, 1}} {
+	}{{kindLogin, b.o.loginUsers}, {kindBurst, b.o.burst}, {kindMe, 1}, {kindResetKnown, b.o.resetRounds}, {kindResetOff, b.o.resetRounds}} {
 		if err := b.db.seedUsers(ctx, u.kind, u.n, hash); err != nil {
 			return fmt.Errorf("seed %s users: %w", u.kind, err)
 		}
+	}
+	if err := b.db.disableUsers(ctx, kindResetOff); err != nil {
+		return err
 	}
 	return b.db.analyze(ctx)
 }

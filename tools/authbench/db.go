@@ -23,6 +23,10 @@ const (
 	kindBurst   = "burst"   // users of the memory burst
 	kindMe      = "me"      // the user whose token GET /v1/users/me presents
 	kindFlood   = "flood"   // sessions refreshed during the login flood
+	// The reset phase asks for reset links for active and for disabled
+	// accounts (and for addresses that have none).
+	kindResetKnown = "resetknown"
+	kindResetOff   = "resetoff"
 )
 
 // benchPassword is the password of every seeded user.
@@ -89,6 +93,12 @@ func (b *benchDB) seedUsers(ctx context.Context, kind string, n int, hash string
 			"SELECT format('%s-%s@bench.example', ?, i), ? FROM generate_series(1, ?) AS i",
 		kind, hash, n,
 	).Exec(ctx)
+	return err
+}
+
+// disableUsers switches the users of kind off, as an admin would.
+func (b *benchDB) disableUsers(ctx context.Context, kind string) error {
+	_, err := b.db.NewRaw("UPDATE users SET is_active = false WHERE email LIKE ?", kind+"-%").Exec(ctx)
 	return err
 }
 

@@ -13,7 +13,10 @@
 //   - GET /v1/users/me requests/s (≥ 5,000, absolute);
 //   - resident memory idle (< 100 MiB) and bounded under a login burst;
 //   - a login flood at 10x the argon2id ceiling while refreshes run: RSS
-//     (< 250 MiB), refresh p99 (< 50 ms), no 5xx but 503 overloaded.
+//     (< 250 MiB), refresh p99 (< 50 ms), no 5xx but 503 overloaded;
+//   - password reset requests for known, unknown and disabled addresses:
+//     the same answer, and latency distributions that a Kolmogorov-Smirnov
+//     test cannot tell apart (p > 0.001).
 //
 // It creates a fresh database through the admin DSN in AUTHBENCH_ADMIN_DSN,
 // migrates and seeds it, builds authd's cmd/authd (with authd's go.mod) and
@@ -37,6 +40,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -62,7 +67,17 @@ type options struct {
 	pgbouncer     bool
 	pgbouncerPort int
 	pgbouncerPool int
+	// phases are the phases to run, by name; all of them when empty.
+	phases      map[string]bool
+	resetRounds int
+	resetGap    time.Duration
 }
+
+// allPhases names the phases in the order they run.
+var allPhases = []string{"memory", "refresh", "pgbouncer", "login", "me", "flood", "reset"}
+
+// runs reports whether the phase called name is to run.
+func (o options) runs(name string) bool { return len(o.phases) == 0 || o.phases[name] }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -118,8 +133,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.pgbouncer, "pgbouncer", true, "also measure refresh through PgBouncer in transaction mode (.ci/pgbouncer.sh installs and starts it)")
 	fs.IntVar(&o.pgbouncerPort, "pgbouncer-port", 0, "127.0.0.1 port of that PgBouncer (default: a free one)")
 	fs.IntVar(&o.pgbouncerPool, "pgbouncer-pool", 20, "server connections that PgBouncer holds per database")
+	fs.IntVar(&o.resetRounds, "reset-rounds", 1000, "rounds of the reset phase: one request each for a known, an unknown and a disabled address")
+	fs.DurationVar(&o.resetGap, "reset-gap", 10*time.Millisecond, "pause after each request of the reset phase, so that the deferred work of one is done before the next")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	for _, p := range strings.Split(*phases, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !slices.Contains(allPhases, p) {
+			return o, fmt.Errorf("-phases: unknown phase %q (known: %s)", p, strings.Join(allPhases, ", "))
+		}
+		if o.phases == nil {
+			o.phases = map[string]bool{}
+		}
+		o.phases[p] = true
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -136,6 +166,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-burst must be between 1 and 1000")
 	case o.pgbouncerPort < 0 || o.pgbouncerPort > 65535 || o.pgbouncerPool < 1:
 		return o, errors.New("-pgbouncer-port must be a port (0: a free one) and -pgbouncer-pool positive")
+	case o.resetRounds < 10 || o.resetRounds > 100_000 || o.resetGap < 0 || o.resetGap > time.Second:
+		return o, errors.New("-reset-rounds must be between 10 and 100000, -reset-gap between 0 and 1s")
 	case o.maxOps < 1 || o.loginUsers < o.concurrency || o.pgFamilies < 1 || o.hashRuns < 1:
 		return o, errors.New("-max-ops, -pgbench-families and -hash-runs must be positive; -login-users at least -concurrency")
 	}

@@ -119,7 +119,7 @@ func (b *bench) extraServer(ctx context.Context, name, dsn string, env ...string
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return startServer(ctx, b.srv.cmd.Path, b.key, dsn, dir, env...)
+	return startServer(ctx, b.srv.cmd.Path, b.key, dsn, dir, name, env...)
 }
 
 // pgbouncerProc is a PgBouncer started with .ci/pgbouncer.sh.

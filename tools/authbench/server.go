@@ -76,14 +76,15 @@ func authdRoot(ctx context.Context) (string, error) {
 }
 
 // startServer runs bin serve on a free 127.0.0.1 port against dsn, with
-// rate limits off and otherwise default settings but for env, and waits
-// for /healthz.
-func startServer(ctx context.Context, bin, key, dsn, dir string, env ...string) (*server, error) {
+// rate limits and email off and otherwise default settings, and waits for
+// /healthz. env, when given, is added last and so overrides those
+// settings; name names the server's log file in dir.
+func startServer(ctx context.Context, bin, key, dsn, dir, name string, env ...string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "authd.log")
+	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -100,12 +101,13 @@ func startServer(ctx context.Context, bin, key, dsn, dir string, env ...string) 
 		"AUTHD_METRICS_ADDR=127.0.0.1:0",
 		"AUTHD_LOG_LEVEL=warn",
 		"AUTHD_ENV=prod",
-		// The benchmarks send no mail.
+		// The benchmarks send no mail, but the reset phase's.
 		"AUTHD_EMAIL=off",
 	)
 	if _, err := os.Stat(encryptionKeyFile(key)); err == nil {
 		cmd.Env = append(cmd.Env, "AUTHD_ENCRYPTION_KEY_FILE="+encryptionKeyFile(key))
 	}
+	// os/exec keeps the last value of a variable set twice.
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
