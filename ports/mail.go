@@ -76,13 +76,13 @@ type MailOutbox interface {
 const MaxMailErrorRunes = 500
 
 // ErrLeaseLost is returned by the MailOutbox marks when the lease of the
-// ErrMailServerUnreachable marks a MailSender failure where the mail server
-// could not be reached at all (no connection, or no greeting): an outage,
-// which says nothing about the mail, so it never makes the mail give up.
-var ErrMailServerUnreachable = errors.New("mail server unreachable")
-
 // claim has run out and the mail may have been claimed again.
 var ErrLeaseLost = errors.New("mail outbox: the claim's lease was lost")
+
+// ErrMailServerUnreachable marks a MailSender failure where no connection
+// to the mail server could be made: an outage, which says nothing about
+// the mail, so it never makes the mail give up.
+var ErrMailServerUnreachable = errors.New("mail server unreachable")
 
 // ClaimedMail is a queued mail as a claim returns it.
 type ClaimedMail struct {
