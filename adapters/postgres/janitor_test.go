@@ -163,3 +163,47 @@ func total(p postgres.Pruned) int {
 	}
 	return n
 }
+
+// TestJanitorRestsHoldingItsLock paces a pass through a backlog: after each
+// full batch the janitor rests, and while it does no other instance prunes.
+func TestJanitorRestsHoldingItsLock(t *testing.T) {
+	t.Parallel()
+	r := openRepos(t)
+	ctx := context.Background()
+	now := t0.Add(1000 * 24 * time.Hour)
+	for i := range 3 {
+		if err := r.audit.Record(ctx, domain.AuthEvent{Type: domain.EventLoginFailed, At: t0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paced := retention
+	paced.Batch = 1
+	paced.Rest = 500 // a batch of one row takes about a millisecond
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		// The first batch is visible once its transaction, rest included,
+		// has committed; the pass then rests after its second.
+		for left := 3; left == 3; {
+			if err := r.db.QueryRowContext(ctx, "SELECT count(*) FROM auth_events").Scan(&left); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	done := make(chan error, 1)
+	var pruned postgres.Pruned
+	go func() {
+		var err error
+		pruned, err = postgres.NewJanitor(r.db, paced).Pass(ctx, now)
+		done <- err
+	}()
+	<-first
+	if other, err := postgres.NewJanitor(r.db, retention).Pass(ctx, now); !errors.Is(err, postgres.ErrJanitorBusy) || total(other) != 0 {
+		t.Errorf("Pass while the other rests = %v, %v; want ErrJanitorBusy and nothing", other, err)
+	}
+	if err := <-done; err != nil || pruned["auth_events"] != 3 {
+		t.Fatalf("paced Pass = %v, %v; want the 3 audit events", pruned, err)
+	}
+}

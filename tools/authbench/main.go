@@ -71,10 +71,13 @@ type options struct {
 	phases      map[string]bool
 	resetRounds int
 	resetGap    time.Duration
+	// janitorBacklog is how many expired refresh tokens the janitor
+	// phase leaves to prune.
+	janitorBacklog int
 }
 
 // allPhases names the phases in the order they run.
-var allPhases = []string{"memory", "refresh", "pgbouncer", "login", "me", "flood", "reset"}
+var allPhases = []string{"memory", "refresh", "pgbouncer", "login", "me", "flood", "reset", "janitor"}
 
 // runs reports whether the phase called name is to run.
 func (o options) runs(name string) bool { return len(o.phases) == 0 || o.phases[name] }
@@ -98,6 +101,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	rep, err := benchmark(ctx, opts, stderr)
 	if rep != nil {
+		if err != nil {
+			rep.note("the run stopped early: %v", err)
+			rep.stopped = true
+		}
 		rep.print(stdout)
 	}
 	if err != nil {
@@ -133,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.pgbouncer, "pgbouncer", true, "also measure refresh through PgBouncer in transaction mode (.ci/pgbouncer.sh installs and starts it)")
 	fs.IntVar(&o.pgbouncerPort, "pgbouncer-port", 0, "127.0.0.1 port of that PgBouncer (default: a free one)")
 	fs.IntVar(&o.pgbouncerPool, "pgbouncer-pool", 20, "server connections that PgBouncer holds per database")
+	fs.IntVar(&o.janitorBacklog, "janitor-backlog", 2_000_000, "expired refresh tokens the janitor phase gives the janitor to prune while refresh is measured")
 	fs.IntVar(&o.resetRounds, "reset-rounds", 1000, "rounds of the reset phase: one request each for a known, an unknown and a disabled address")
 	fs.DurationVar(&o.resetGap, "reset-gap", 10*time.Millisecond, "pause after each request of the reset phase, so that the deferred work of one is done before the next")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run")
@@ -168,6 +176,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-pgbouncer-port must be a port (0: a free one) and -pgbouncer-pool positive")
 	case o.resetRounds < 10 || o.resetRounds > 100_000 || o.resetGap < 0 || o.resetGap > time.Second:
 		return o, errors.New("-reset-rounds must be between 10 and 100000, -reset-gap between 0 and 1s")
+	case o.janitorBacklog < 1000 || o.janitorBacklog > 100_000_000:
+		return o, errors.New("-janitor-backlog must be between 1000 and 100000000")
 	case o.maxOps < 1 || o.loginUsers < o.concurrency || o.pgFamilies < 1 || o.hashRuns < 1:
 		return o, errors.New("-max-ops, -pgbench-families and -hash-runs must be positive; -login-users at least -concurrency")
 	}

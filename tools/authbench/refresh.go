@@ -48,8 +48,9 @@ type pgbenchResult struct {
 }
 
 // runPgbench runs script (named name in dir) with o.concurrency clients
-// for o.duration against dsn.
-func runPgbench(ctx context.Context, o options, dsn, dir, name, script string) (pgbenchResult, error) {
+// for o.duration against dsn, at rate transactions per second (pgbench -R)
+// or, with rate 0, as fast as it can.
+func runPgbench(ctx context.Context, o options, dsn, dir, name, script string, rate float64) (pgbenchResult, error) {
 	bin, err := findPgbench(o.pgbench)
 	if err != nil {
 		return pgbenchResult{}, err
@@ -62,7 +63,11 @@ func runPgbench(ctx context.Context, o options, dsn, dir, name, script string) (
 	defer cancel()
 	args := []string{"-n", "-T", strconv.Itoa(int((o.duration + time.Second - 1) / time.Second)),
 		"-c", strconv.Itoa(o.concurrency), "-j", strconv.Itoa(min(2, o.concurrency)),
-		"-M", o.pgbenchMode, "-D", "started=0", "-f", path, dsn}
+		"-M", o.pgbenchMode, "-D", "started=0", "-f", path}
+	if rate > 0 {
+		args = append(args, "-R", strconv.FormatFloat(rate, 'f', 1, 64))
+	}
+	args = append(args, dsn)
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	res := pgbenchResult{output: string(out)}
 	if err != nil {

@@ -23,6 +23,9 @@ type report struct {
 	header []string
 	rows   []row
 	notes  []string
+
+	// stopped says the run ended with an error, so some bars are missing.
+	stopped bool
 }
 
 // bar adds a row that is held to a target.
@@ -75,7 +78,10 @@ func (r *report) print(w io.Writer) {
 		}
 	}
 	verdict := "every quality bar passed"
-	if !r.passed() {
+	switch {
+	case r.stopped:
+		verdict = "the run stopped before every bar was measured"
+	case !r.passed():
 		verdict = "some quality bars FAILED"
 	}
 	fmt.Fprintf(w, "\n%s\n", verdict)

@@ -103,6 +103,8 @@ func startServer(ctx context.Context, bin, key, dsn, dir, name string, env ...st
 		"AUTHD_ENV=prod",
 		// The benchmarks send no mail, but the reset phase's.
 		"AUTHD_EMAIL=off",
+		// Only the janitor phase's authd prunes (see bench.janitor).
+		"AUTHD_PRUNE_INTERVAL=24h",
 	)
 	if _, err := os.Stat(encryptionKeyFile(key)); err == nil {
 		cmd.Env = append(cmd.Env, "AUTHD_ENCRYPTION_KEY_FILE="+encryptionKeyFile(key))
