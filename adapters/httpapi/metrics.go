@@ -59,7 +59,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(method, route, statusLabel(status)).Inc()
 	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
 }
 
@@ -87,3 +87,20 @@ func (m *Metrics) countRateLimited(result string) {
 // a listener of its own (AUTHD_METRICS_ADDR), never on the API's: the API
 // answers 404 for /metrics.
 func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// statusLabels are the status codes 100 to 599 as label values, so that
+// counting a request does not format its status.
+var statusLabels = func() []string {
+	l := make([]string, 600)
+	for i := 100; i < len(l); i++ {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func statusLabel(status int) string {
+	if status >= 100 && status < len(statusLabels) {
+		return statusLabels[status]
+	}
+	return strconv.Itoa(status)
+}

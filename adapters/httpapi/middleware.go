@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -92,10 +93,12 @@ func (s *server) observe(c *fiber.Ctx) error {
 	status := c.Response().StatusCode()
 	route := routeOf(c)
 	elapsed := time.Since(start)
-	// Fiber's strings alias buffers that are reused by later requests;
-	// metric labels outlive the request, so they get a copy.
-	method := utils.CopyString(c.Method())
+	method := stableMethod(c.Method())
 	s.deps.Metrics.observeRequest(method, route, status, elapsed)
+	ctx := c.UserContext()
+	if !s.deps.Log.Enabled(ctx, slog.LevelInfo) {
+		return nil // the attributes are built only for a line written
+	}
 	attrs := []any{
 		"request_id", requestID(c),
 		"method", method,
@@ -106,6 +109,19 @@ func (s *server) observe(c *fiber.Ctx) error {
 	if uid, ok := c.Locals(userIDKey).(int64); ok {
 		attrs = append(attrs, "user_id", strconv.FormatInt(uid, 10))
 	}
-	s.deps.Log.InfoContext(c.UserContext(), "request", attrs...)
+	s.deps.Log.InfoContext(ctx, "request", attrs...)
 	return nil
+}
+
+// stableMethod returns method as a string that outlives the request: Fiber's
+// strings alias buffers that are reused by later requests, and metric labels
+// and log lines outlive it. The methods the API serves need no copy.
+func stableMethod(method string) string {
+	for _, m := range [...]string{fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPatch,
+		fiber.MethodDelete, fiber.MethodOptions, fiber.MethodPut} {
+		if method == m {
+			return m
+		}
+	}
+	return utils.CopyString(method)
 }

@@ -81,6 +81,9 @@ type options struct {
 	emailOff bool
 	// requireVerified requires verified addresses to log in.
 	requireVerified bool
+	// quiet logs warnings and errors only, as benchmarks do, instead of
+	// every request.
+	quiet bool
 }
 
 // fixture is the whole API on in-memory adapters: memory repositories, a
@@ -129,7 +132,11 @@ func newFixtureWith(t testing.TB, o options) *fixture {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug
+	if o.quiet {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
 
 	var users ports.UserRepository = store.Users()
 	if o.wrapUsers != nil {

@@ -66,6 +66,9 @@ type Issuer struct {
 	ttl      time.Duration
 	leeway   time.Duration
 	jwks     []byte
+	// header is the base64url JOSE header of every token signed:
+	// {"alg":"EdDSA","kid":kid,"typ":"at+jwt"}.
+	header string
 }
 
 var (
@@ -103,6 +106,11 @@ func New(cfg Config) (*Issuer, error) {
 		ttl:      cfg.TTL,
 		leeway:   cfg.Leeway,
 	}
+	header, err := json.Marshal(map[string]string{"alg": jwt.SigningMethodEdDSA.Alg(), "kid": i.kid, "typ": tokenType})
+	if err != nil {
+		return nil, fmt.Errorf("jwt: encode header: %w", err)
+	}
+	i.header = b64url.EncodeToString(header)
 	var set jwkSet
 	for _, k := range append([]ed25519.PublicKey{pub}, cfg.ExtraPublicKeys...) {
 		if len(k) != ed25519.PublicKeySize {
@@ -115,7 +123,6 @@ func New(cfg Config) (*Issuer, error) {
 		i.keys[kid] = k
 		set.Keys = append(set.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: b64url.EncodeToString(k), Kid: kid, Alg: "EdDSA", Use: "sig"})
 	}
-	var err error
 	if i.jwks, err = json.Marshal(set); err != nil {
 		return nil, fmt.Errorf("jwt: encode JWKS: %w", err)
 	}
@@ -141,29 +148,47 @@ func (i *Issuer) Issue(g domain.AccessGrant, now time.Time) (string, time.Durati
 	if err != nil {
 		return "", 0, fmt.Errorf("jwt: token id: %w", err)
 	}
-	claims := jwt.MapClaims{
-		"iss":  i.issuer,
-		"aud":  i.audience,
-		"sub":  strconv.FormatInt(int64(g.UserID), 10),
-		"sid":  g.SessionID.String(),
-		"role": g.Role.String(),
-		"iat":  now.Unix(),
-		"nbf":  now.Unix(),
-		"exp":  now.Add(i.ttl).Unix(),
-		"jti":  jti.String(),
-	}
-	if len(g.AMR) > 0 {
+	claims, err := json.Marshal(issuedClaims{
+		Issuer:    i.issuer,
+		Audience:  i.audience,
+		Subject:   strconv.FormatInt(int64(g.UserID), 10),
+		SessionID: g.SessionID.String(),
+		Role:      g.Role.String(),
+		IssuedAt:  now.Unix(),
+		NotBefore: now.Unix(),
+		ExpiresAt: now.Add(i.ttl).Unix(),
+		ID:        jti.String(),
 		// RFC 8176: how the session was authenticated.
-		claims["amr"] = g.AMR.Strings()
+		AMR: g.AMR.Strings(),
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("jwt: encode claims: %w", err)
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
-	t.Header["typ"] = tokenType
-	t.Header["kid"] = i.kid
-	s, err := t.SignedString(i.priv)
+	// The JWS compact serialisation (RFC 7515 §7.1), as jwt.Token's
+	// SignedString writes it, but with the header encoded once in New.
+	signing := i.header + "." + b64url.EncodeToString(claims)
+	sig, err := jwt.SigningMethodEdDSA.Sign(signing, i.priv)
 	if err != nil {
 		return "", 0, fmt.Errorf("jwt: sign: %w", err)
 	}
-	return s, i.ttl, nil
+	return signing + "." + b64url.EncodeToString(sig), i.ttl, nil
+}
+
+// issuedClaims are the claims of an issued token: a struct rather than a
+// map, which encoding/json would sort on every call; aud is a single
+// string, as RFC 7519 §4.1.3 allows.
+type issuedClaims struct {
+	Issuer    string `json:"iss"`
+	Audience  string `json:"aud"`
+	Subject   string `json:"sub"`
+	SessionID string `json:"sid"`
+	Role      string `json:"role"`
+	IssuedAt  int64  `json:"iat"`
+	NotBefore int64  `json:"nbf"`
+	ExpiresAt int64  `json:"exp"`
+	ID        string `json:"jti"`
+	// AMR is omitted when empty.
+	AMR []string `json:"amr,omitempty"`
 }
 
 // accessClaims are the claims Verify reads.

@@ -34,7 +34,7 @@ const (
 	testAudience = "authd"
 )
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -43,7 +43,7 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 	return priv
 }
 
-func newIssuer(t *testing.T, cfg jwt.Config) *jwt.Issuer {
+func newIssuer(t testing.TB, cfg jwt.Config) *jwt.Issuer {
 	t.Helper()
 	if cfg.PrivateKey == nil {
 		cfg.PrivateKey = newKey(t)

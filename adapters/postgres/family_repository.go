@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"authd/domain"
 	"authd/ports"
@@ -40,10 +40,11 @@ type FamilyRepository struct {
 	db *bun.DB
 
 	// The statements of a rotation are prepared: planning them costs
-	// PostgreSQL more than running them.
-	loadByToken *preparedStmt
-	rotate      *preparedStmt
-	end         *preparedStmt
+	// PostgreSQL more than running them. They run on the connection a
+	// change holds from its load to its write (see hotStmt).
+	loadByToken *hotStmt
+	rotate      *hotStmt
+	end         *hotStmt
 
 	// observe, when set, sees every prepared statement the repository
 	// sends, with its arguments; tests use it to count round trips and to
@@ -55,9 +56,9 @@ type FamilyRepository struct {
 func NewFamilyRepository(db *bun.DB) *FamilyRepository {
 	return &FamilyRepository{
 		db:          db,
-		loadByToken: newPreparedStmt(db.DB, loadByTokenStmt.SQL),
-		rotate:      newPreparedStmt(db.DB, rotateStmt.SQL),
-		end:         newPreparedStmt(db.DB, endSQL),
+		loadByToken: newHotStmt(loadByTokenStmt.SQL),
+		rotate:      newHotStmt(rotateStmt.SQL),
+		end:         newHotStmt(endSQL),
 	}
 }
 
@@ -149,18 +150,6 @@ const (
 	endSQL = endCTEs + countFam
 )
 
-// queryRow runs a prepared statement that answers one row.
-func (r *FamilyRepository) queryRow(ctx context.Context, p *preparedStmt, args ...any) (*sql.Row, error) {
-	if r.observe != nil {
-		r.observe(p.query, args)
-	}
-	stmt, err := p.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return stmt.QueryRowContext(ctx, args...), nil
-}
-
 const familySelect = "SELECT f.id, f.user_id, f.created_at, f.last_used_at, f.expires_at, f.revoked_at, " +
 	"f.user_agent, f.ip, f.version, f.amr, u.role, u.is_active, u.session_epoch"
 
@@ -215,48 +204,62 @@ func (r *FamilyRepository) Create(ctx context.Context, f *domain.Family) error {
 // ports.ErrConflict when the family kept changing underneath, and otherwise
 // fn's error.
 func (r *FamilyRepository) UpdateByToken(ctx context.Context, hash domain.TokenHash, fn func(f *domain.Family) error) error {
-	return r.update(ctx, func(ctx context.Context) (*domain.Family, error) {
-		var row familyOwnerRow
-		var revoked, tokenRevoked sql.NullTime
-		q, err := r.queryRow(ctx, r.loadByToken, hash.String())
-		if err == nil {
-			err = q.Scan(&row.ID, &row.UserID, &row.CreatedAt, &row.LastUsedAt, &row.ExpiresAt, &revoked,
-				&row.UserAgent, &row.IP, &row.Version, pgdialect.Array(&row.AMR), &row.Role, &row.IsActive, &row.SessionEpoch,
-				&row.TokenID, &row.TokenHash, &row.TokenExpiresAt, &tokenRevoked, &row.TokenCreatedAt)
-		}
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, domain.ErrInvalidRefreshToken
-		}
-		if err != nil {
-			return nil, dbErr("load family by token", err)
-		}
-		row.RevokedAt, row.TokenRevokedAt = revoked.Time, tokenRevoked.Time
-		return toDomainFamily(&row, true)
-	}, fn)
+	digest := hash.String()
+	return withHotConn(ctx, r.db.DB, r.observe, func(h *hotConn) error {
+		return r.update(ctx, h, func() (*domain.Family, error) {
+			v := make([]driver.Value, loadByTokenColumns)
+			found, err := h.queryRow(ctx, r.loadByToken, stmtArgs(digest), v)
+			switch {
+			case err != nil:
+				return nil, dbErr("load family by token", err)
+			case !found:
+				return nil, domain.ErrInvalidRefreshToken
+			}
+			c := columns{v: v}
+			var row familyOwnerRow
+			row.ID, row.UserID, row.CreatedAt, row.LastUsedAt = c.uuid(0), c.int64(1), c.time(2), c.time(3)
+			row.ExpiresAt, row.RevokedAt, row.UserAgent, row.IP = c.time(4), c.time(5), c.string(6), c.string(7)
+			row.Version, row.AMR = c.int64(8), c.textArray(9)
+			row.Role, row.IsActive, row.SessionEpoch = c.string(10), c.bool(11), c.int64(12)
+			row.TokenID, row.TokenHash, row.TokenExpiresAt = c.int64(13), c.string(14), c.time(15)
+			row.TokenRevokedAt, row.TokenCreatedAt = c.time(16), c.time(17)
+			if c.err != nil {
+				return nil, fmt.Errorf("postgres: load family by token: %w", c.err)
+			}
+			return toDomainFamily(&row, true)
+		}, fn)
+	})
 }
+
+// loadByTokenColumns is the number of columns of loadByTokenStmt's row.
+const loadByTokenColumns = 18
 
 // Update is UpdateByToken for the family with id. It returns
 // domain.ErrSessionNotFound when no family has id.
 func (r *FamilyRepository) Update(ctx context.Context, id uuid.UUID, fn func(f *domain.Family) error) error {
-	return r.update(ctx, func(ctx context.Context) (*domain.Family, error) {
-		var row familyOwnerRow
-		err := r.db.NewRaw(
-			familySelect+" FROM token_families AS f JOIN users AS u ON u.id = f.user_id WHERE f.id = ?",
-			id,
-		).Scan(ctx, &row)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, domain.ErrSessionNotFound
-		}
-		if err != nil {
-			return nil, dbErr("load family", err)
-		}
-		return toDomainFamily(&row, false)
-	}, fn)
+	return withHotConn(ctx, r.db.DB, r.observe, func(h *hotConn) error {
+		return r.update(ctx, h, func() (*domain.Family, error) {
+			var row familyOwnerRow
+			err := r.db.NewRaw(
+				familySelect+" FROM token_families AS f JOIN users AS u ON u.id = f.user_id WHERE f.id = ?",
+				id,
+			).Conn(h.sc).Scan(ctx, &row)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, domain.ErrSessionNotFound
+			}
+			if err != nil {
+				return nil, dbErr("load family", err)
+			}
+			return toDomainFamily(&row, false)
+		}, fn)
+	})
 }
 
-func (r *FamilyRepository) update(ctx context.Context, load func(context.Context) (*domain.Family, error), fn func(f *domain.Family) error) error {
+// update loads the family with load, applies fn and stores its decision on
+// h, the connection held for the whole change.
+func (r *FamilyRepository) update(ctx context.Context, h *hotConn, load func() (*domain.Family, error), fn func(f *domain.Family) error) error {
 	for range ports.MaxFamilyWriteAttempts {
-		f, err := load(ctx)
+		f, err := load()
 		if err != nil {
 			return err
 		}
@@ -264,7 +267,7 @@ func (r *FamilyRepository) update(ctx context.Context, load func(context.Context
 		if !f.Changed() {
 			return fnErr
 		}
-		stored, err := r.write(ctx, f)
+		stored, err := r.write(ctx, h, f)
 		if err != nil {
 			return err
 		}
@@ -275,43 +278,56 @@ func (r *FamilyRepository) update(ctx context.Context, load func(context.Context
 	return ports.ErrConflict
 }
 
-// write stores f's decision in one statement and reports whether it did;
-// false means another change to the family committed first.
-func (r *FamilyRepository) write(ctx context.Context, f *domain.Family) (bool, error) {
-	var st *preparedStmt
+// write stores f's decision in one statement on h and reports whether it
+// did; false means another change to the family committed first.
+func (r *FamilyRepository) write(ctx context.Context, h *hotConn, f *domain.Family) (bool, error) {
+	var st *hotStmt
 	var ctes string
-	var args []any
+	var args []driver.Value
 	switch {
 	case f.Ended():
-		st, ctes, args = r.end, endCTEs, []any{f.RevokedAt(), f.ID(), f.Version()}
+		st, ctes, args = r.end, endCTEs, []driver.Value{f.RevokedAt(), f.ID().String(), f.Version()}
 	case f.Rotated():
 		p, _ := f.Presented()
 		t, ok := f.Issued()
 		if !ok {
 			return false, errors.New("postgres: rotated family issued no token")
 		}
-		st, ctes, args = r.rotate, rotateCTEs, []any{f.LastUsedAt(), f.ID(), f.Version(), p.ID(), t.Hash().String(), t.ExpiresAt()}
+		st, ctes, args = r.rotate, rotateCTEs, []driver.Value{f.LastUsedAt(), f.ID().String(), f.Version(), p.ID(), t.Hash().String(), t.ExpiresAt()}
 	default:
 		return false, errors.New("postgres: family has no change to store")
 	}
-	var q *sql.Row
+	var n int64
 	var err error
-	if extra, all := attachedCTEs(f, args); extra != "" {
+	if extra, all := attachedCTEs(f, anys(args)); extra != "" {
 		// The events and mails join the statement as more CTEs, inserted
 		// only if the family's version matched; such a statement is not
 		// prepared.
-		q = r.db.DB.QueryRowContext(ctx, ctes+extra+countFam, all...)
+		err = h.sc.QueryRowContext(ctx, ctes+extra+countFam, all...).Scan(&n)
 	} else {
-		q, err = r.queryRow(ctx, st, args...)
-	}
-	var n int
-	if err == nil {
-		err = q.Scan(&n)
+		v := make([]driver.Value, 1)
+		var found bool
+		if found, err = h.queryRow(ctx, st, stmtArgs(args...), v); err == nil && !found {
+			err = errors.New("the statement answered no row")
+		}
+		c := columns{v: v}
+		if n = c.int64(0); err == nil {
+			err = c.err
+		}
 	}
 	if err != nil {
 		return false, dbErr("store family", err)
 	}
 	return n == 1, nil
+}
+
+// anys returns values as a []any.
+func anys(values []driver.Value) []any {
+	out := make([]any, len(values))
+	for i, v := range values {
+		out[i] = v
+	}
+	return out
 }
 
 // attachedCTEs returns the CTEs that store the audit events and queue the

@@ -137,19 +137,16 @@ func StatementsOf(ctx context.Context, db *bun.DB) (Statements, error) {
 	defer conn.Close()
 	how := StatementsPrepared
 	err = conn.Raw(func(dc any) error {
-		if c, ok := dc.(*unpreparedConn); ok {
-			how = StatementsUnprepared
-			if c.named {
-				how = StatementsNamed
-			}
+		if c, ok := dc.(*poolConn); ok {
+			how = c.how
 		}
 		return nil
 	})
 	return how, err
 }
 
-// connector opens pgdriver connections and hands out those that must not
-// prepare with the extended protocol as unpreparedConn.
+// connector opens pgdriver connections and hands each out as a poolConn
+// that knows how it sends the statements the repositories prepare.
 type connector struct {
 	*pgdriver.Connector
 	mode PreparedMode
@@ -159,15 +156,18 @@ var _ driver.Connector = connector{}
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	dc, err := c.Connector.Connect(ctx)
-	if err != nil || c.mode == PreparedOn {
+	if err != nil {
 		return dc, err
 	}
 	cn, ok := dc.(*pgdriver.Conn)
 	if !ok {
 		return dc, nil
 	}
-	if c.mode == PreparedOff {
-		return &unpreparedConn{Conn: cn}, nil
+	switch c.mode {
+	case PreparedOn:
+		return &poolConn{Conn: cn, how: StatementsPrepared}, nil
+	case PreparedOff:
+		return &poolConn{Conn: cn, how: StatementsUnprepared}, nil
 	}
 	direct, err := reachesServerDirectly(ctx, cn)
 	if err != nil {
@@ -175,60 +175,75 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	if direct {
-		return cn, nil
+		return &poolConn{Conn: cn, how: StatementsPrepared}, nil
 	}
-	return &unpreparedConn{Conn: cn, named: true}, nil
+	return &poolConn{Conn: cn, how: StatementsNamed}, nil
 }
 
-// unpreparedConn is a connection whose PrepareContext prepares nothing on
-// the server: the statement it returns sends SQL text, with the call's
-// arguments, through the connection's QueryContext and ExecContext, which
-// pgdriver implements with the simple query protocol, formatting the
-// arguments into the text as it does for every statement bun sends.
-// Everything else is the pgdriver connection's own.
-type unpreparedConn struct {
+// poolConn is a connection of the pool: pgdriver's, sending the statements
+// that the repositories prepare the way how says. Prepared, PrepareContext
+// is pgdriver's own. Otherwise the statement it returns prepares nothing on
+// the server: it sends SQL text, with the call's arguments, through the
+// connection's QueryContext and ExecContext, which pgdriver implements with
+// the simple query protocol, formatting the arguments into the text as it
+// does for every statement bun sends. Everything else is the pgdriver
+// connection's own.
+type poolConn struct {
 	*pgdriver.Conn
-	named bool // StatementsNamed rather than StatementsUnprepared
-	inTx  bool // between BeginTx and the end of that transaction
+	how  Statements
+	inTx bool // between BeginTx and the end of that transaction
+
+	// hot holds the hot statements prepared on this connection (see
+	// hotStmt), when how is StatementsPrepared.
+	hot map[*hotStmt]driver.Stmt
 }
 
-func (c *unpreparedConn) Prepare(query string) (driver.Stmt, error) {
+func (c *poolConn) Prepare(query string) (driver.Stmt, error) {
 	return c.PrepareContext(context.Background(), query)
 }
 
-func (c *unpreparedConn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
+func (c *poolConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if c.how == StatementsPrepared {
+		return c.Conn.PrepareContext(ctx, query)
+	}
 	if !c.IsValid() {
 		return nil, driver.ErrBadConn
 	}
-	sum := sha256.Sum256([]byte(query))
-	return &unpreparedStmt{c: c, query: query, name: "authd_" + hex.EncodeToString(sum[:10])}, nil
+	return &unpreparedStmt{c: c, query: query, name: namedStatement(query)}, nil
 }
 
-func (c *unpreparedConn) Begin() (driver.Tx, error) {
+// namedStatement is the name of query as a named statement: the same in
+// every server session, whichever client prepared it.
+func namedStatement(query string) string {
+	sum := sha256.Sum256([]byte(query))
+	return "authd_" + hex.EncodeToString(sum[:10])
+}
+
+func (c *poolConn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
 
-func (c *unpreparedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+func (c *poolConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	tx, err := c.Conn.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	c.inTx = true
-	return unpreparedTx{Tx: tx, c: c}, nil
+	return poolTx{Tx: tx, c: c}, nil
 }
 
-// unpreparedTx notes the end of its connection's transaction.
-type unpreparedTx struct {
+// poolTx notes the end of its connection's transaction.
+type poolTx struct {
 	driver.Tx
-	c *unpreparedConn
+	c *poolConn
 }
 
-func (t unpreparedTx) Commit() error {
+func (t poolTx) Commit() error {
 	t.c.inTx = false
 	return t.Tx.Commit()
 }
 
-func (t unpreparedTx) Rollback() error {
+func (t poolTx) Rollback() error {
 	t.c.inTx = false
 	return t.Tx.Rollback()
 }
@@ -236,7 +251,7 @@ func (t unpreparedTx) Rollback() error {
 // unpreparedStmt is a statement that is never prepared with the extended
 // protocol: sent unprepared, or named (see StatementsNamed).
 type unpreparedStmt struct {
-	c     *unpreparedConn
+	c     *poolConn
 	query string
 	name  string // its name as a named statement
 }
@@ -292,7 +307,7 @@ func (s *unpreparedStmt) Query(args []driver.Value) (driver.Rows, error) {
 // text with the call's arguments: unprepared, or as a named statement,
 // preparing it first on a server connection that lacks it.
 func (s *unpreparedStmt) send(ctx context.Context, n int, run func(query string) error) error {
-	if !s.c.named || s.c.inTx {
+	if s.c.how != StatementsNamed || s.c.inTx {
 		// In a transaction a missing statement would abort it.
 		return run(s.query)
 	}

@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -21,13 +23,13 @@ type UserRepository struct {
 	db *bun.DB
 
 	// bySession authenticates every request to a Bearer route, so it is
-	// prepared like the statements of a rotation.
-	bySession *preparedStmt
+	// a hot statement like those of a rotation.
+	bySession *hotStmt
 }
 
 // NewUserRepository returns a UserRepository on db.
 func NewUserRepository(db *bun.DB) *UserRepository {
-	return &UserRepository{db: db, bySession: newPreparedStmt(db.DB, bySessionSQL)}
+	return &UserRepository{db: db, bySession: newHotStmt(bySessionSQL)}
 }
 
 // bySessionSQL loads the user of a live family: two primary-key lookups,
@@ -107,20 +109,23 @@ func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*doma
 // ByLiveSession returns the user of the family with id sid if that family
 // is live at now (liveFamily), in one statement, or domain.ErrSessionNotFound.
 func (r *UserRepository) ByLiveSession(ctx context.Context, sid uuid.UUID, now time.Time) (*domain.User, error) {
-	stmt, err := r.bySession.get(ctx)
-	if err != nil {
+	v := make([]driver.Value, 8)
+	var found bool
+	err := withHotConn(ctx, r.db.DB, nil, func(h *hotConn) (err error) {
+		found, err = h.queryRow(ctx, r.bySession, stmtArgs(sid.String(), now), v)
+		return err
+	})
+	switch {
+	case err != nil:
 		return nil, dbErr("load user by session", err)
-	}
-	var row userRow
-	var verified sql.NullTime
-	err = stmt.QueryRowContext(ctx, sid, now).Scan(&row.ID, &row.Email, &row.HashedPassword, &row.Role,
-		&row.IsActive, &row.CreatedAt, &row.SessionEpoch, &verified)
-	row.EmailVerifiedAt = verified.Time
-	if errors.Is(err, sql.ErrNoRows) {
+	case !found:
 		return nil, domain.ErrSessionNotFound
 	}
-	if err != nil {
-		return nil, dbErr("load user by session", err)
+	c := columns{v: v}
+	row := userRow{ID: c.int64(0), Email: c.string(1), HashedPassword: c.string(2), Role: c.string(3),
+		IsActive: c.bool(4), CreatedAt: c.time(5), SessionEpoch: c.int64(6), EmailVerifiedAt: c.time(7)}
+	if c.err != nil {
+		return nil, fmt.Errorf("postgres: load user by session: %w", c.err)
 	}
 	return toDomainUser(&row)
 }
