@@ -101,6 +101,7 @@ type Hasher struct {
 	inFlight atomic.Int64
 	refused  atomic.Int64
 	dummy    string
+	threads  *hashThreads
 }
 
 var _ ports.PasswordHasher = (*Hasher)(nil)
@@ -120,7 +121,7 @@ func NewHasher(p Params, maxConcurrent, maxQueue int) (*Hasher, error) {
 	if maxQueue <= 0 {
 		maxQueue = QueueFactor * maxConcurrent
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), maxQueue: int64(maxQueue)}
+	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), maxQueue: int64(maxQueue), threads: newHashThreads()}
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, fmt.Errorf("password: dummy secret: %w", err)
@@ -157,7 +158,10 @@ func (h *Hasher) Hash(ctx context.Context, plain string) (string, error) {
 		return "", err
 	}
 	defer h.release()
-	return h.encode(domain.NormalizePassword(plain))
+	var encoded string
+	var err error
+	h.threads.run(func() { encoded, err = h.encode(domain.NormalizePassword(plain)) })
+	return encoded, err
 }
 
 // Verify reports whether plain matches the PHC string encoded and whether
@@ -186,15 +190,17 @@ func (h *Hasher) Verify(ctx context.Context, plain, encoded string) (ok, needsRe
 		return subtle.ConstantTimeCompare(argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, p.KeyLen), key) == 1
 	}
 	normal := domain.NormalizePassword(plain)
-	if matches(normal) {
-		return true, p != h.params, nil
-	}
-	// VerifyDummy goes through here too, so an unknown email costs what a
-	// known one does for the same input.
-	if normal != plain && matches(plain) {
-		return true, true, nil
-	}
-	return false, false, nil
+	h.threads.run(func() {
+		switch {
+		case matches(normal):
+			ok, needsRehash = true, p != h.params
+		// VerifyDummy goes through here too, so an unknown email costs
+		// what a known one does for the same input.
+		case normal != plain && matches(plain):
+			ok, needsRehash = true, true
+		}
+	})
+	return ok, needsRehash, nil
 }
 
 // VerifyDummy verifies plain against a fixed hash made with the configured

@@ -13,9 +13,9 @@ import (
 // for each of its steps (a 50 ms refresh p99 is out of reach). authd
 // therefore runs with as many extra processors as there are hashing slots:
 // the hashes can still occupy only AUTHD_HASH_CONCURRENCY of them, the
-// other requests always find a free one, and the kernel, which favours
-// threads that wake up after sleeping, shares the cores between the two.
-// Setting GOMAXPROCS keeps Go's own choice.
+// other requests always find a free one, and the kernel gives the cores to
+// them first, because the hashes run on threads of lower priority (see
+// adapters/password). Setting GOMAXPROCS keeps Go's own choice.
 
 // reserveProcs raises GOMAXPROCS by cfg.HashConcurrency unless GOMAXPROCS
 // is set, and returns the value in force.
