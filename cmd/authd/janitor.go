@@ -52,7 +52,7 @@ func newJanitor(cfg Config, db *bun.DB, rest float64) *postgres.Janitor {
 
 // janitorRest is how the server's janitor paces itself through a backlog
 // (postgres.Retention.Rest): at work a fifth of the time, it still deletes
-// about 13,000 rows a second on the 2-core development machine, a dozen
+// 9,000-13,000 rows a second on the 2-core development machine, about ten
 // times the refresh tokens a million users refreshing every 15 minutes
 // add, and its cost to refresh throughput is lost in the machine's noise
 // (make bench BENCH_ARGS=-phases=janitor). authd prune does not rest.
