@@ -22,6 +22,10 @@ import (
 type deadlineUsers struct {
 	ports.UserRepository
 	block bool
+	// dbTimedOut makes a blocked call fail as the database adapter does
+	// when its read timed out at the deadline: ctx.Err() and
+	// ports.ErrUnavailable.
+	dbTimedOut bool
 
 	mu        sync.Mutex
 	deadlines []time.Duration // time left when called; -1 without a deadline
@@ -42,6 +46,9 @@ func (r *deadlineUsers) seen(ctx context.Context) error {
 	r.mu.Unlock()
 	if r.block {
 		<-ctx.Done()
+		if r.dbTimedOut {
+			return fmt.Errorf("users: %w: %w", ctx.Err(), ports.ErrUnavailable)
+		}
 		return fmt.Errorf("users: %w", ctx.Err())
 	}
 	return nil
@@ -112,6 +119,18 @@ func TestRequestDeadlineAnswers503(t *testing.T) {
 			t.Errorf("a request that ran out of time was logged as an error: %v", line)
 		}
 	}
+}
+
+// TestDatabaseDeadlineAnswersDatabaseUnavailable: a request whose deadline
+// passed while the database did not answer (a pooler holding the query
+// while PostgreSQL restarts) is the database's failure, not overload.
+func TestDatabaseDeadlineAnswersDatabaseUnavailable(t *testing.T) {
+	t.Parallel()
+	users := &deadlineUsers{dbTimedOut: true}
+	f := newFixtureWith(t, options{limits: generousLimits, wrapUsers: users.wrap, requestTimeout: 150 * time.Millisecond})
+	a := f.newAccount(t, "stuck@example.com")
+	users.block = true
+	f.do(t, "GET", "/v1/users/me", "", a.tokens.AccessToken).problem(t, http.StatusServiceUnavailable, "database_unavailable")
 }
 
 // TestHashQueueFullAnswers503: when every hashing slot is busy and the

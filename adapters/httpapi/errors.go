@@ -171,10 +171,13 @@ var errorTable = []errorRow{
 	{
 		// A full password-hashing queue, or a request that ran out of time
 		// (its deadline, AUTHD_REQUEST_TIMEOUT), is refused quickly rather
-		// than left to pile up; before ErrUnavailable so that a query
-		// cancelled by the deadline counts as the deadline's.
+		// than left to pile up. A deadline that passed while the database
+		// did not answer (the driver's read timed out too, so the error
+		// also matches ErrUnavailable) is the database's: a pooler holding
+		// queries while PostgreSQL restarts answers database_unavailable.
 		match: func(err error) bool {
-			return errors.Is(err, ports.ErrOverloaded) || errors.Is(err, context.DeadlineExceeded)
+			return errors.Is(err, ports.ErrOverloaded) ||
+				errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ports.ErrUnavailable)
 		},
 		problem:    answer{fiber.StatusServiceUnavailable, "overloaded", "The server is too busy to answer now; retry after Retry-After seconds."},
 		oauth:      answer{fiber.StatusServiceUnavailable, oauthUnavailable, "The server is too busy to answer now; retry after Retry-After seconds."},

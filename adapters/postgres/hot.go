@@ -138,7 +138,7 @@ func (c *poolConn) queryRow(ctx context.Context, st *hotStmt, args []driver.Name
 func (c *poolConn) failed(err error) error {
 	var pgErr pgdriver.Error
 	if !errors.As(err, &pgErr) {
-		_ = c.Conn.Close()
+		_ = c.Close()
 	}
 	return err
 }
