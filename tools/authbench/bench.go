@@ -223,7 +223,9 @@ func (b *bench) memory(ctx context.Context) error {
 }
 
 // refresh measures rotations: pgbench running the naive transaction at
-// full speed (the throughput reference), authd over HTTP, then at the rate
+// full speed, authd over HTTP and the naive transaction at full speed
+// again (the throughput reference is the mean of the two, so that a drift
+// of the machine's speed does not pass for authd's), then at the rate
 // authd reached pgbench running the naive transaction (the CPU reference)
 // and authd's own two statements (PostgreSQL's reference), and last, for
 // information, authd's statements by pgbench at full speed and the use case
@@ -237,7 +239,7 @@ func (b *bench) memory(ctx context.Context) error {
 // the slower side looks more expensive whatever it sends.
 func (b *bench) refresh(ctx context.Context) error {
 	var (
-		naiveMax, naiveAt, ownAt, ownMax pgbenchResult
+		naiveMax, naiveAgain, naiveAt, ownAt, ownMax pgbenchResult
 		web, inProc                      loadResult
 		err                              error
 	)
@@ -269,6 +271,10 @@ func (b *bench) refresh(ctx context.Context) error {
 	if rate <= 0 {
 		return fmt.Errorf("refresh over HTTP: no rotation succeeded: %v", web.firstErr)
 	}
+	if _, err := pgbench("pgbench, naive transaction again", "naive.sql", naive, 0, &naiveAgain); err != nil {
+		return err
+	}
+	naiveTPS := (naiveMax.tps + naiveAgain.tps) / 2
 	naiveAtUse, err := pgbench(fmt.Sprintf("pgbench, naive transaction at %.0f/s", rate), "naive.sql", naive, rate, &naiveAt)
 	if err != nil {
 		return err
@@ -295,18 +301,19 @@ func (b *bench) refresh(ctx context.Context) error {
 	b.rep.bar("refresh: CPU per rotation, authd + PostgreSQL", ms(authdTotal),
 		ms(naiveTotal)+" naive (PostgreSQL + pgbench)", ratio(authdTotal, naiveTotal),
 		fmt.Sprintf("<= %.1fx", refreshCPUTarget), authdTotal > 0 && naiveTotal > 0 && authdTotal <= refreshCPUTarget*naiveTotal && web.failed == 0)
-	b.rep.bar("refresh rotations/s, HTTP", perSec(rate, "rot"), perSec(naiveMax.tps, "tx")+" naive pgbench", ratio(rate, naiveMax.tps),
-		fmt.Sprintf(">= %.1fx", refreshRateTarget), rate >= refreshRateTarget*naiveMax.tps && web.failed == 0)
+	b.rep.bar("refresh rotations/s, HTTP", perSec(rate, "rot"),
+		fmt.Sprintf("%s naive pgbench (%.0f before, %.0f after)", perSec(naiveTPS, "tx"), naiveMax.tps, naiveAgain.tps), ratio(rate, naiveTPS),
+		fmt.Sprintf(">= %.1fx", refreshRateTarget), rate >= refreshRateTarget*naiveTPS && web.failed == 0)
 	authdPG, ownPG := perOpMs(webUse.pg, rate), perOpMs(ownAtUse.pg, ownAt.tps)
 	b.rep.bar("refresh: PostgreSQL CPU per rotation", ms(authdPG), ms(ownPG)+" same statements by pgbench", ratio(authdPG, ownPG),
 		fmt.Sprintf("%.1fx-%.1fx", 1-refreshPGTolerance, 1+refreshPGTolerance),
 		ownPG > 0 && authdPG >= (1-refreshPGTolerance)*ownPG && authdPG <= (1+refreshPGTolerance)*ownPG)
-	ref := perSec(naiveMax.tps, "tx") + " naive pgbench"
-	b.rep.info("refresh rotations/s, in-process", perSec(inProc.rate(), "rot"), ref, ratio(inProc.rate(), naiveMax.tps))
-	b.rep.info("refresh, authd's statements by pgbench", perSec(ownMax.tps, "tx"), ref, ratio(ownMax.tps, naiveMax.tps))
+	ref := perSec(naiveTPS, "tx") + " naive pgbench"
+	b.rep.info("refresh rotations/s, in-process", perSec(inProc.rate(), "rot"), ref, ratio(inProc.rate(), naiveTPS))
+	b.rep.info("refresh, authd's statements by pgbench", perSec(ownMax.tps, "tx"), ref, ratio(ownMax.tps, naiveTPS))
 
 	b.rep.note("pgbench: -c %d -j %d -M %s; the naive rotation is BEGIN, SELECT ... FOR UPDATE, UPDATE, INSERT, UPDATE, COMMIT (6 round trips); authd sends 2 statements (postgres.RotationStatements), which pgbench sends the same way; failed transactions: naive %d and %d (at authd's rate), authd's statements %d and %d",
-		b.o.concurrency, min(2, b.o.concurrency), b.o.pgbenchMode, naiveMax.failed, naiveAt.failed, ownAt.failed, ownMax.failed)
+		b.o.concurrency, min(2, b.o.concurrency), b.o.pgbenchMode, naiveMax.failed+naiveAgain.failed, naiveAt.failed, ownAt.failed, ownMax.failed)
 	b.rep.note("the CPU bars compare at authd's rate over HTTP, %.0f/s (pgbench -R; it reached %.0f/s with the naive transaction and %.0f/s with authd's statements): CPU per operation grows as the rate falls",
 		rate, naiveAt.tps, ownAt.tps)
 	b.rep.note("CPU per rotation at %.0f/s: authd %s and PostgreSQL %s over HTTP; naive transaction: PostgreSQL %s, pgbench %s; authd's statements by pgbench: PostgreSQL %s, pgbench %s",

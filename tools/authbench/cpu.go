@@ -130,18 +130,28 @@ func parentPID(pid int) int {
 }
 
 // clusterCPU returns the CPU time of a PostgreSQL cluster: the postmaster
-// with every backend it has reaped, plus its live children.
+// with every backend it has reaped, plus its live children (an exited one
+// not yet reaped included). A backend reaped between the two readings
+// would be counted in neither: when pgbench disconnects, all its backends
+// go at once, and a whole run's CPU could vanish. So the postmaster is read
+// again after its children, and the reading is taken only when no backend
+// was reaped in between.
 func clusterCPU(postmaster int) int64 {
 	if postmaster == 0 {
 		return 0
 	}
-	total := processCPU(postmaster, true)
-	paths, _ := filepath.Glob("/proc/[0-9]*")
-	for _, p := range paths {
-		pid, err := strconv.Atoi(filepath.Base(p))
-		if err == nil && parentPID(pid) == postmaster {
-			total += processCPU(pid, true)
+	for attempt := 0; ; attempt++ {
+		before := processCPU(postmaster, true)
+		total := before
+		paths, _ := filepath.Glob("/proc/[0-9]*")
+		for _, p := range paths {
+			pid, err := strconv.Atoi(filepath.Base(p))
+			if err == nil && parentPID(pid) == postmaster {
+				total += processCPU(pid, true)
+			}
+		}
+		if processCPU(postmaster, true) == before || attempt == 20 {
+			return total
 		}
 	}
-	return total
 }
