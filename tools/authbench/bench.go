@@ -240,8 +240,8 @@ func (b *bench) memory(ctx context.Context) error {
 func (b *bench) refresh(ctx context.Context) error {
 	var (
 		naiveMax, naiveAgain, naiveAt, ownAt, ownMax pgbenchResult
-		web, inProc                      loadResult
-		err                              error
+		web, inProc                                  loadResult
+		err                                          error
 	)
 	naive := fmt.Sprintf(pgbenchScript, b.o.pgFamilies, kindPgbench)
 	own, err := authdScript(kindPgbench)
