@@ -233,8 +233,8 @@ func (b *bench) memory(ctx context.Context) error {
 //
 // The CPU references run at authd's rate because CPU per operation depends
 // on the rate: the same statements from the same pgbench cost PostgreSQL
-// about a third more per rotation at 2,900/s than at 4,100/s on the 2-core
-// development machine (fewer commits share a WAL flush, more backends
+// 0.40-0.47 ms per rotation at 1,950/s and 0.33-0.35 ms at 3,700-4,200/s
+// on the 2-core development machine (fewer commits share a WAL flush, more backends
 // sleep and are woken between statements). Compared at different rates,
 // the slower side looks more expensive whatever it sends.
 func (b *bench) refresh(ctx context.Context) error {
