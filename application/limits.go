@@ -28,6 +28,10 @@ func (noLimits) AdmitMailRequest(context.Context, domain.TokenPurpose, domain.Cl
 	return nil
 }
 
+func (noLimits) AdmitPasskeyCeremony(context.Context, domain.ClientInfo, time.Time) error {
+	return nil
+}
+
 func (noLimits) AdmitMailTo(context.Context, domain.TokenPurpose, domain.Email, time.Time) error {
 	return nil
 }

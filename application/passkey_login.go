@@ -16,9 +16,18 @@ type BeginPasskeyLogin struct{ m *mfaDeps }
 
 // Do returns the options of navigator.credentials.get for any discoverable
 // passkey of this relying party, user verification required; the
-// ceremony's state is kept for FinishPasskeyLogin.
-func (uc *BeginPasskeyLogin) Do(ctx context.Context) ([]byte, error) {
+// ceremony's state is kept for FinishPasskeyLogin. Nobody is known yet, so
+// each call from client counts against its IP's limit of ceremonies: past
+// it Do returns a *domain.RateLimitError, and the first refusal of a block
+// is audited as rate_limited.
+func (uc *BeginPasskeyLogin) Do(ctx context.Context, client domain.ClientInfo) ([]byte, error) {
 	now := uc.m.env.now()
+	if first, err := admission("begin passkey login", uc.m.limiter.AdmitPasskeyCeremony(ctx, client, now)); err != nil {
+		if first {
+			uc.m.env.record(ctx, eventFor(domain.EventRateLimited, 0, uuid.Nil, client, now))
+		}
+		return nil, err
+	}
 	c, err := uc.m.webauthn.BeginLogin(nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin passkey login: %w", err)

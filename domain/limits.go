@@ -50,6 +50,9 @@ type LimitPolicy struct {
 	// accepted, so the answer never says whether the address has an
 	// account, but no more mail is sent.
 	MailsPerAddress Limit
+	// PasskeyCeremoniesPerIP bounds the passwordless sign-ins one IP
+	// starts: each stores a WebAuthn ceremony before anyone is known.
+	PasskeyCeremoniesPerIP Limit
 }
 
 // DefaultLimitPolicy is the policy authd runs with unless configured
@@ -63,6 +66,8 @@ var DefaultLimitPolicy = LimitPolicy{
 	Registrations:      Limit{Max: 10, Window: time.Minute},
 	MailRequestsPerIP:  Limit{Max: 30, Window: time.Hour},
 	MailsPerAddress:    Limit{Max: 5, Window: time.Hour},
+	// A sign-in starts one ceremony; a browser retrying is far below.
+	PasskeyCeremoniesPerIP: Limit{Max: 60, Window: time.Minute},
 }
 
 // MaxLimitAttempts bounds Limit.Max: a limiter keeps up to twice that many
@@ -81,6 +86,7 @@ func (p LimitPolicy) Validate() error {
 		{"registrations", p.Registrations},
 		{"mail requests per IP", p.MailRequestsPerIP},
 		{"mails per address", p.MailsPerAddress},
+		{"passkey ceremonies per IP", p.PasskeyCeremoniesPerIP},
 	} {
 		if l.l.Max < 1 || l.l.Max > MaxLimitAttempts || l.l.Window < time.Microsecond {
 			return fmt.Errorf("domain: limit %s %s: want 1 to %d attempts per a positive window", l.name, l.l, MaxLimitAttempts)

@@ -186,6 +186,10 @@ type Limiter interface {
 	// MailsPerAddress for p. Callers drop a refused mail silently, so that
 	// the answer does not tell whether the address has an account.
 	AdmitMailTo(ctx context.Context, p domain.TokenPurpose, address domain.Email, now time.Time) error
+	// AdmitPasskeyCeremony counts a passwordless sign-in started by client
+	// at now, which stores a WebAuthn ceremony, or refuses it (uncounted)
+	// when the client's IP is at the policy's PasskeyCeremoniesPerIP.
+	AdmitPasskeyCeremony(ctx context.Context, client domain.ClientInfo, now time.Time) error
 }
 
 // AuditLog stores the audit trail of authentication events. Events that

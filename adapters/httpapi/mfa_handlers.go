@@ -335,7 +335,7 @@ func (s *server) beginMFAPasskey(c *fiber.Ctx) error {
 }
 
 func (s *server) beginPasskeyLogin(c *fiber.Ctx) error {
-	options, err := s.uc.BeginPasskeyLogin.Do(c.UserContext())
+	options, err := s.uc.BeginPasskeyLogin.Do(c.UserContext(), clientInfo(c))
 	if err != nil {
 		return err
 	}

@@ -388,3 +388,28 @@ func (f *fixture) auditEvents(t testing.TB) []domain.AuthEvent {
 	}
 	return evs
 }
+
+// TestPasskeyLoginBeginIsRateLimited: a passwordless sign-in stores a
+// ceremony before anyone is known, so an IP may start only so many; the
+// first refusal is audited as rate_limited.
+func TestPasskeyLoginBeginIsRateLimited(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, options{limits: limitsWith(func(p *domain.LimitPolicy) {
+		p.PasskeyCeremoniesPerIP = domain.Limit{Max: 2, Window: time.Minute}
+	})})
+	for range 2 {
+		f.do(t, "POST", "/v1/auth/passkey/begin", "", "").wantStatus(t, http.StatusOK)
+	}
+	r := f.do(t, "POST", "/v1/auth/passkey/begin", "", "")
+	r.problem(t, http.StatusTooManyRequests, "rate_limited")
+	wantRetryAfter(t, r)
+	limited := 0
+	for _, e := range f.auditEvents(t) {
+		if e.Type == domain.EventRateLimited {
+			limited++
+		}
+	}
+	if limited != 1 {
+		t.Errorf("%d rate_limited events, want 1", limited)
+	}
+}

@@ -34,6 +34,7 @@ const (
 	scopePasswordIP      = "password_ip"
 	scopeRegistrationIP  = "registration_ip"
 	scopeMailIP          = "mail_ip"
+	scopePasskeyIP       = "passkey_ip"
 	scopeMailAddress     = "mail_address"
 )
 
@@ -130,6 +131,17 @@ func (l *Limiter) AdmitMailRequest(ctx context.Context, p domain.TokenPurpose, c
 	defer l.mu.Unlock()
 	key := counterKey{scopeMailIP, string(p) + " " + client.LimitKey()}
 	return l.admitLocked([]limited{{key: key, limit: l.policy.MailRequestsPerIP}}, micro(now))
+}
+
+// AdmitPasskeyCeremony refuses a passwordless sign-in from a client at its
+// limit, and otherwise counts it.
+func (l *Limiter) AdmitPasskeyCeremony(ctx context.Context, client domain.ClientInfo, now time.Time) error {
+	if err := l.lock(ctx); err != nil {
+		return err
+	}
+	defer l.mu.Unlock()
+	key := counterKey{scopePasskeyIP, client.LimitKey()}
+	return l.admitLocked([]limited{{key: key, limit: l.policy.PasskeyCeremoniesPerIP}}, micro(now))
 }
 
 // AdmitMailTo refuses a link of purpose p to an address at its limit, and

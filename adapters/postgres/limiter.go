@@ -120,6 +120,7 @@ const (
 	scopeRegistrationIP  = "registration_ip"
 	scopeMailIP          = "mail_ip"
 	scopeMailAddress     = "mail_address"
+	scopePasskeyIP       = "passkey_ip"
 )
 
 // interval spells d for a $n::interval parameter.
@@ -154,6 +155,16 @@ func (l *Limiter) AdmitMailRequest(ctx context.Context, p domain.TokenPurpose, c
 	m := l.policy.MailRequestsPerIP
 	return l.admit(ctx, l.admitMail, now, "admit mail request",
 		now, scopeMailIP, string(p)+" "+client.LimitKey(), m.Max, interval(m.Window))
+}
+
+// AdmitPasskeyCeremony refuses a passwordless sign-in from client with a
+// *domain.RateLimitError when its IP is at its limit, and otherwise counts
+// it. It shares admitMail's statement: one scope and key per call.
+func (l *Limiter) AdmitPasskeyCeremony(ctx context.Context, client domain.ClientInfo, now time.Time) error {
+	now = now.Truncate(time.Microsecond)
+	m := l.policy.PasskeyCeremoniesPerIP
+	return l.admit(ctx, l.admitMail, now, "admit passkey ceremony",
+		now, scopePasskeyIP, client.LimitKey(), m.Max, interval(m.Window))
 }
 
 // AdmitMailTo refuses a link of purpose p to address with a

@@ -25,14 +25,15 @@ type Limits struct {
 
 // wide is a policy whose limits no subtest reaches unless it lowers them.
 var wide = domain.LimitPolicy{
-	PerAccountIP:       domain.Limit{Max: 1000, Window: time.Hour},
-	PerAccount:         domain.Limit{Max: 1000, Window: time.Hour},
-	PerIP:              domain.Limit{Max: 1000, Window: time.Hour},
-	KnownIPTTL:         30 * 24 * time.Hour,
-	KnownIPsPerAccount: 20,
-	Registrations:      domain.Limit{Max: 1000, Window: time.Hour},
-	MailRequestsPerIP:  domain.Limit{Max: 1000, Window: time.Hour},
-	MailsPerAddress:    domain.Limit{Max: 1000, Window: time.Hour},
+	PerAccountIP:           domain.Limit{Max: 1000, Window: time.Hour},
+	PerAccount:             domain.Limit{Max: 1000, Window: time.Hour},
+	PerIP:                  domain.Limit{Max: 1000, Window: time.Hour},
+	KnownIPTTL:             30 * 24 * time.Hour,
+	KnownIPsPerAccount:     20,
+	Registrations:          domain.Limit{Max: 1000, Window: time.Hour},
+	MailRequestsPerIP:      domain.Limit{Max: 1000, Window: time.Hour},
+	MailsPerAddress:        domain.Limit{Max: 1000, Window: time.Hour},
+	PasskeyCeremoniesPerIP: domain.Limit{Max: 1000, Window: time.Hour},
 }
 
 // limiterDriver makes password attempts against one limiter.
@@ -344,6 +345,36 @@ func Limiter(t *testing.T, newLimits func(t *testing.T, p domain.LimitPolicy) Li
 		}
 		// Mail limits and password limits count apart.
 		limiterDriver{t, l}.admitted(ann, "192.0.2.7", base.Add(10*time.Minute))
+	})
+
+	t.Run("passkey ceremonies per IP", func(t *testing.T) {
+		t.Parallel()
+		l := newLimits(t, with(func(p *domain.LimitPolicy) {
+			p.PasskeyCeremoniesPerIP = domain.Limit{Max: 2, Window: time.Minute}
+		})).Limiter
+		ctx := context.Background()
+		begin := func(ip string, at time.Duration) *domain.RateLimitError {
+			t.Helper()
+			return refusal(t, l.AdmitPasskeyCeremony(ctx, domain.NewClientInfo("", ip), base.Add(at)))
+		}
+		for i := range 2 {
+			if rl := begin("192.0.2.20", time.Duration(i)*time.Second); rl != nil {
+				t.Fatalf("ceremony %d refused", i)
+			}
+		}
+		if rl := begin("192.0.2.20", 10*time.Second); rl == nil || rl.RetryAfter != 50*time.Second || !rl.FirstRefusal {
+			t.Errorf("third ceremony: %+v, want a first refusal to retry after 50s", rl)
+		}
+		if rl := begin("192.0.2.21", 10*time.Second); rl != nil {
+			t.Error("a ceremony from another IP was refused")
+		}
+		// Registrations from the same IP count apart.
+		if err := l.AdmitRegistration(ctx, domain.NewClientInfo("", "192.0.2.20"), base.Add(10*time.Second)); err != nil {
+			t.Errorf("a registration was refused for the ceremonies of its IP: %v", err)
+		}
+		if rl := begin("192.0.2.20", time.Minute); rl != nil {
+			t.Errorf("a ceremony after the first left the window: %+v", rl)
+		}
 	})
 
 	t.Run("concurrent admissions never exceed a limit", func(t *testing.T) {
