@@ -95,6 +95,12 @@ func (s *server) login(c *fiber.Ctx) error {
 		return err
 	}
 	tp, err := s.uc.Login.Do(c.UserContext(), application.LoginInput{Email: *b.Email, Password: *b.Password, Client: clientInfo(c)})
+	return s.loggedIn(c, tp, err)
+}
+
+// loggedIn answers the end of a login: the token pair, or the failure,
+// counted in the login metrics either way.
+func (s *server) loggedIn(c *fiber.Ctx, tp application.TokenPair, err error) error {
 	if err != nil {
 		f := classify(err)
 		s.deps.Metrics.countLogin(f.result())

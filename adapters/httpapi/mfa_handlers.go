@@ -306,19 +306,6 @@ func (s *server) completeMFA(c *fiber.Ctx) error {
 	return s.loggedIn(c, tp, err)
 }
 
-// loggedIn answers the end of a login: the token pair, or the failure,
-// counted in the login metrics either way.
-func (s *server) loggedIn(c *fiber.Ctx, tp application.TokenPair, err error) error {
-	if err != nil {
-		f := classify(err)
-		s.deps.Metrics.countLogin(f.result())
-		return f
-	}
-	s.deps.Metrics.countLogin(resultSuccess)
-	c.Locals(userIDKey, int64(tp.UserID))
-	return writeTokens(c, tp)
-}
-
 func (s *server) beginMFAPasskey(c *fiber.Ctx) error {
 	var b mfaTokenBody
 	if err := decodeJSON(c, &b); err != nil {
