@@ -75,6 +75,12 @@ var fuzzSeeds = []string{
 // never a 5xx, conforms to the OpenAPI document, and is a problem document
 // or the endpoint's success shape.
 func fuzzBody(t *testing.T, f *fixture, path string, body []byte, success int) {
+	fuzzBodyAs(t, f, path, "", body, success)
+}
+
+// fuzzBodyAs is fuzzBody for a Bearer route, presenting bearer as the
+// access token (none when empty).
+func fuzzBodyAs(t *testing.T, f *fixture, path, bearer string, body []byte, success int) {
 	if len(body) > httpapi.BodyLimit {
 		// Oversized bodies are answered 413 by the server before any
 		// decoding; app.Test cannot carry them.
@@ -82,6 +88,9 @@ func fuzzBody(t *testing.T, f *fixture, path string, body []byte, success int) {
 	}
 	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
 	r := f.sendHTTP(t, req)
 	if r.status >= 500 {
 		t.Fatalf("POST %s %q: status %d; body %s", path, body, r.status, r.body)

@@ -1,36 +1,12 @@
 package httpapi_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"authd/adapters/passkey/passkeytest"
 )
-
-// fuzzBodyAs is fuzzBody for a Bearer route.
-func fuzzBodyAs(t *testing.T, f *fixture, path, bearer string, body []byte, success int) {
-	if len(body) > 60<<10 {
-		t.Skip()
-	}
-	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	r := f.sendHTTP(t, req)
-	if r.status >= 500 {
-		t.Fatalf("POST %s %q: status %d; body %s", path, body, r.status, r.body)
-	}
-	if r.status == success {
-		return
-	}
-	var p problemBody
-	if err := json.Unmarshal(r.body, &p); err != nil || p.Code == "" || p.Status != r.status || r.status < 400 {
-		t.Fatalf("POST %s %q: status %d with a body that is not a problem: %s", path, body, r.status, r.body)
-	}
-}
 
 // webAuthnSeeds are PublicKeyCredential shapes, broken in the ways a
 // client or an attacker might break them.
