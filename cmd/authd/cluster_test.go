@@ -208,45 +208,9 @@ func TestClusterBehindNginxThroughPgBouncer(t *testing.T) {
 	const n = 50
 	before := []float64{refreshesServed(t, instances[0]), refreshesServed(t, instances[1])}
 	login := api.login(emails[3], password)
-	type result struct {
-		status int
-		code   string
-		tokens tokenResponse
-	}
-	results := make([]result, n)
-	start := make(chan struct{})
-	var race sync.WaitGroup
-	for i := range n {
-		race.Go(func() {
-			<-start
-			r, err := api.try(t.Context(), "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": login.RefreshToken})
-			if err != nil {
-				t.Errorf("refresh %d: %v", i, err)
-				return
-			}
-			results[i] = result{status: r.Status, code: r.code(t)}
-			if r.Status == http.StatusOK {
-				if err := json.Unmarshal(r.Body, &results[i].tokens); err != nil {
-					t.Errorf("refresh %d: %v", i, err)
-				}
-			}
-		})
-	}
-	close(start)
-	race.Wait()
-	var winners []tokenResponse
-	reused := 0
-	for i, r := range results {
-		switch {
-		case r.status == http.StatusOK:
-			winners = append(winners, r.tokens)
-		case r.status == http.StatusUnauthorized && r.code == "refresh_token_reused":
-			reused++
-		case r.status == http.StatusUnauthorized && r.code == "invalid_refresh_token":
-		default:
-			t.Errorf("parallel refresh %d: %d %q", i, r.status, r.code)
-		}
-	}
+	winners, reused := parallelRefreshes(t, n, login.RefreshToken,
+		func(int) *apiClient { return api },
+		func(i int) string { return fmt.Sprintf("parallel refresh %d", i) })
 	for i, s := range instances {
 		if got := refreshesServed(t, s) - before[i]; got == 0 {
 			t.Errorf("instance %d answered none of the %d parallel refreshes", i, n)

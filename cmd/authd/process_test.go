@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -35,47 +36,9 @@ func TestParallelRefreshAcrossProcesses(t *testing.T) {
 	const rounds, n = 3, 20
 	for round := range rounds {
 		login := servers[round%2].API.login(email, password)
-		type result struct {
-			status int
-			code   string
-			tokens tokenResponse
-		}
-		results := make([]result, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				api := servers[i%2].API
-				<-start
-				r, err := api.try(context.Background(), "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": login.RefreshToken})
-				if err != nil {
-					t.Errorf("refresh %d: %v", i, err)
-					return
-				}
-				results[i] = result{status: r.Status, code: r.code(t)}
-				if r.Status == http.StatusOK {
-					if err := json.Unmarshal(r.Body, &results[i].tokens); err != nil {
-						t.Errorf("refresh %d: %v", i, err)
-					}
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-
-		var winners []tokenResponse
-		reused := 0
-		for i, r := range results {
-			switch {
-			case r.status == http.StatusOK:
-				winners = append(winners, r.tokens)
-			case r.status == http.StatusUnauthorized && r.code == "refresh_token_reused":
-				reused++
-			case r.status == http.StatusUnauthorized && r.code == "invalid_refresh_token":
-			default:
-				t.Errorf("round %d, request %d (server %d): %d %q", round, i, i%2, r.status, r.code)
-			}
-		}
+		winners, reused := parallelRefreshes(t, n, login.RefreshToken,
+			func(i int) *apiClient { return servers[i%2].API },
+			func(i int) string { return fmt.Sprintf("round %d, request %d (server %d)", round, i, i%2) })
 		if len(winners) != 1 {
 			t.Fatalf("round %d: %d of %d parallel refreshes succeeded, want exactly 1", round, len(winners), n)
 		}
@@ -87,6 +50,53 @@ func TestParallelRefreshAcrossProcesses(t *testing.T) {
 			s.API.refresh(winners[0].RefreshToken).want(t, http.StatusUnauthorized, "invalid_refresh_token")
 		}
 	}
+}
+
+// parallelRefreshes presents token in n refreshes at once, the i-th
+// through api(i), and returns the tokens of those that succeeded and how
+// many were answered refresh_token_reused. Any answer but those and 401
+// invalid_refresh_token fails t, the request named by label(i).
+func parallelRefreshes(t *testing.T, n int, token string, api func(i int) *apiClient, label func(i int) string) (winners []tokenResponse, reused int) {
+	t.Helper()
+	type result struct {
+		status int
+		code   string
+		tokens tokenResponse
+	}
+	results := make([]result, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			a := api(i)
+			<-start
+			r, err := a.try(t.Context(), "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": token})
+			if err != nil {
+				t.Errorf("refresh %d: %v", i, err)
+				return
+			}
+			results[i] = result{status: r.Status, code: r.code(t)}
+			if r.Status == http.StatusOK {
+				if err := json.Unmarshal(r.Body, &results[i].tokens); err != nil {
+					t.Errorf("refresh %d: %v", i, err)
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, r := range results {
+		switch {
+		case r.status == http.StatusOK:
+			winners = append(winners, r.tokens)
+		case r.status == http.StatusUnauthorized && r.code == "refresh_token_reused":
+			reused++
+		case r.status == http.StatusUnauthorized && r.code == "invalid_refresh_token":
+		default:
+			t.Errorf("%s: %d %q", label(i), r.status, r.code)
+		}
+	}
+	return winners, reused
 }
 
 // startFailing runs `authd serve` expecting it to fail start-up quickly, and
