@@ -115,44 +115,34 @@ func (l *Limiter) AdmitPassword(ctx context.Context, a domain.PasswordAttempt) e
 // AdmitRegistration refuses a registration from a client at its limit, and
 // otherwise counts it.
 func (l *Limiter) AdmitRegistration(ctx context.Context, client domain.ClientInfo, now time.Time) error {
-	if err := l.lock(ctx); err != nil {
-		return err
-	}
-	defer l.mu.Unlock()
-	return l.admitLocked([]limited{{key: counterKey{scopeRegistrationIP, client.LimitKey()}, limit: l.policy.Registrations}}, micro(now))
+	return l.admitOne(ctx, counterKey{scopeRegistrationIP, client.LimitKey()}, l.policy.Registrations, now)
 }
 
 // AdmitMailRequest refuses a request for a link of purpose p from a client
 // at its limit, and otherwise counts it.
 func (l *Limiter) AdmitMailRequest(ctx context.Context, p domain.TokenPurpose, client domain.ClientInfo, now time.Time) error {
-	if err := l.lock(ctx); err != nil {
-		return err
-	}
-	defer l.mu.Unlock()
-	key := counterKey{scopeMailIP, string(p) + " " + client.LimitKey()}
-	return l.admitLocked([]limited{{key: key, limit: l.policy.MailRequestsPerIP}}, micro(now))
+	return l.admitOne(ctx, counterKey{scopeMailIP, string(p) + " " + client.LimitKey()}, l.policy.MailRequestsPerIP, now)
 }
 
 // AdmitPasskeyCeremony refuses a passwordless sign-in from a client at its
 // limit, and otherwise counts it.
 func (l *Limiter) AdmitPasskeyCeremony(ctx context.Context, client domain.ClientInfo, now time.Time) error {
-	if err := l.lock(ctx); err != nil {
-		return err
-	}
-	defer l.mu.Unlock()
-	key := counterKey{scopePasskeyIP, client.LimitKey()}
-	return l.admitLocked([]limited{{key: key, limit: l.policy.PasskeyCeremoniesPerIP}}, micro(now))
+	return l.admitOne(ctx, counterKey{scopePasskeyIP, client.LimitKey()}, l.policy.PasskeyCeremoniesPerIP, now)
 }
 
 // AdmitMailTo refuses a link of purpose p to an address at its limit, and
 // otherwise counts it.
 func (l *Limiter) AdmitMailTo(ctx context.Context, p domain.TokenPurpose, address domain.Email, now time.Time) error {
+	return l.admitOne(ctx, counterKey{scopeMailAddress, string(p) + " " + address.String()}, l.policy.MailsPerAddress, now)
+}
+
+// admitOne admits an attempt held to the one counter key under limit.
+func (l *Limiter) admitOne(ctx context.Context, key counterKey, limit domain.Limit, now time.Time) error {
 	if err := l.lock(ctx); err != nil {
 		return err
 	}
 	defer l.mu.Unlock()
-	key := counterKey{scopeMailAddress, string(p) + " " + address.String()}
-	return l.admitLocked([]limited{{key: key, limit: l.policy.MailsPerAddress}}, micro(now))
+	return l.admitLocked([]limited{{key: key, limit: limit}}, micro(now))
 }
 
 // admitLocked returns a *domain.RateLimitError when a counter that is not
