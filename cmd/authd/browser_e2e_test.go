@@ -37,31 +37,43 @@ func chromiumBinary(t testing.TB) string {
 	return ""
 }
 
+// browserStarts lets one Chromium start at a time: two starting beside
+// the rest of the suite on a small machine can each take longer than their
+// deadline.
+var browserStarts = make(chan struct{}, 1)
+
 // newBrowser starts a headless Chromium with a profile of its own, for
-// this sandbox (no sandbox, no GPU, nothing fetched in the background),
-// and ends it with the test.
+// this sandbox (no sandbox, no GPU, no /dev/shm, nothing fetched in the
+// background), and ends it with the test. A start that fails reports what
+// Chromium printed.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	output := &syncBuffer{}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumBinary(t)),
 		chromedp.Flag("headless", true),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
+		chromedp.CombinedOutput(output),
+		chromedp.WSURLReadTimeout(startDeadline),
 	)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	t.Cleanup(func() {
 		cancelCtx()
 		cancelAlloc()
 	})
+	browserStarts <- struct{}{}
+	defer func() { <-browserStarts }()
 	// The first action starts the browser and ties it to its context, so
 	// it gets one without a deadline; the steps get theirs (step).
-	start, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	start, cancel := context.WithTimeout(context.Background(), startDeadline)
 	defer cancel()
 	go func() {
 		<-start.Done()
@@ -69,16 +81,24 @@ func newBrowser(t *testing.T) context.Context {
 			cancelCtx()
 		}
 	}()
+	began := time.Now()
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
+		t.Fatalf("start Chromium: %v after %s; it printed:\n%s", err, time.Since(began).Round(time.Millisecond), output.String())
 	}
+	t.Logf("Chromium started in %s", time.Since(began).Round(time.Millisecond))
 	return ctx
 }
+
+// startDeadline bounds a Chromium start; stepDeadline one browser step.
+const (
+	startDeadline = 90 * time.Second
+	stepDeadline  = 30 * time.Second
+)
 
 // step bounds one browser step.
 func step(browser context.Context, t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(browser, 20*time.Second)
+	ctx, cancel := context.WithTimeout(browser, stepDeadline)
 	t.Cleanup(cancel)
 	return ctx
 }

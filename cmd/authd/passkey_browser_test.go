@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -47,7 +46,6 @@ async function signIn() {
 // platform authenticator, from a page on http://localhost calling authd.
 func TestPasskeyInChromium(t *testing.T) {
 	t.Parallel()
-	chromium := chromiumBinary(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -73,32 +71,14 @@ func TestPasskeyInChromium(t *testing.T) {
 	s.API.register(email, password)
 	session := s.API.login(email, password)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-
-	if err := chromedp.Do(bctx, chromedp.Navigate(pageOrigin+"/")); err != nil {
+	bctx := newBrowser(t)
+	if err := chromedp.Do(step(bctx, t), chromedp.Navigate(pageOrigin+"/")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
-	if _, err := chromedp.Call(bctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+	if _, err := chromedp.Call(step(bctx, t), cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
 		t.Fatalf("WebAuthn.enable: %v", err)
 	}
-	if _, err := chromedp.Call(bctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
+	if _, err := chromedp.Call(step(bctx, t), cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
 		Options: &cdpwebauthn.VirtualAuthenticatorOptions{
 			Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: "ctap2_1", Transport: cdpwebauthn.AuthenticatorTransportInternal,
 			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
@@ -108,14 +88,14 @@ func TestPasskeyInChromium(t *testing.T) {
 	}
 
 	args, _ := json.Marshal([]string{session.AccessToken, password})
-	name, err := chromedp.Run(bctx, chromedp.Evaluate[string]("registerPasskey(..."+string(args)+")", chromedp.EvalAwaitPromise))
+	name, err := chromedp.Run(step(bctx, t), chromedp.Evaluate[string]("registerPasskey(..."+string(args)+")", chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("register in the browser: %v", err)
 	}
 	if name != "Chromium" {
 		t.Errorf("registered passkey named %q", name)
 	}
-	tokens, err := chromedp.Run(bctx, chromedp.Evaluate[tokenResponse]("signIn()", chromedp.EvalAwaitPromise))
+	tokens, err := chromedp.Run(step(bctx, t), chromedp.Evaluate[tokenResponse]("signIn()", chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("sign in in the browser: %v", err)
 	}
