@@ -43,8 +43,8 @@ func (uc *RenamePasskey) Do(ctx context.Context, p domain.Principal, id uuid.UUI
 // RemovePasskey deletes one of the caller's passkeys.
 type RemovePasskey struct{ m *mfaDeps }
 
-// Do deletes the passkey with id, auditing passkey_removed and mailing the
-// user. The current password, when given, is checked (see stepUp); it is
+// Do deletes the passkey with id, auditing passkey_removed, mailing the
+// user and ending the user's other sessions. The current password, when given, is checked (see stepUp); it is
 // required to remove the account's last second factor (a
 // *domain.ValidationError without it), so that a stolen session cannot
 // turn multi-factor authentication off. It returns domain.ErrPasskeyNotFound,
@@ -76,7 +76,7 @@ func (uc *RemovePasskey) Do(ctx context.Context, p domain.Principal, id uuid.UUI
 		if currentPassword == nil && m.IsLastFactor(id) {
 			return lastFactorNeedsPassword()
 		}
-		pk, err := m.RemovePasskey(id)
+		pk, err := m.RemovePasskey(id, now, p.SessionID)
 		if err != nil {
 			return err
 		}

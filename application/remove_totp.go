@@ -12,8 +12,9 @@ import (
 type RemoveTOTP struct{ m *mfaDeps }
 
 // Do checks the current password (see stepUp) and removes the TOTP secret,
-// confirmed or pending, auditing mfa_removed and mailing the user; the
-// recovery codes go too when no second factor is left. It returns
+// confirmed or pending, auditing mfa_removed, mailing the user and ending
+// the user's other sessions when it was confirmed; the recovery codes go
+// too when no second factor is left. It returns
 // domain.ErrMFANotEnrolled without one, ErrWrongCurrentPassword, or a
 // *domain.RateLimitError.
 func (uc *RemoveTOTP) Do(ctx context.Context, p domain.Principal, currentPassword string, client domain.ClientInfo) error {
@@ -27,7 +28,7 @@ func (uc *RemoveTOTP) Do(ctx context.Context, p domain.Principal, currentPasswor
 	}
 	err = uc.m.mfa.Update(ctx, u.ID(), func(m *domain.MFA) error {
 		confirmed := m.TOTPConfirmed()
-		if err := m.RemoveTOTP(); err != nil {
+		if err := m.RemoveTOTP(now, p.SessionID); err != nil {
 			return err
 		}
 		if confirmed {

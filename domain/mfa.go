@@ -66,6 +66,7 @@ type MFA struct {
 	added         []uuid.UUID
 	removed       []uuid.UUID
 	updated       []uuid.UUID
+	ending        *SessionEnding
 	events
 	outbox
 }
@@ -275,11 +276,15 @@ func (m *MFA) AcceptTOTP(step int64, now time.Time) error {
 }
 
 // RemoveTOTP removes the TOTP secret, confirmed or pending. When no second
-// factor is left, the recovery codes go with it. It returns
-// ErrMFANotEnrolled when there is none.
-func (m *MFA) RemoveTOTP() error {
+// factor is left, the recovery codes go with it. Removing a confirmed one
+// is a credential change: it ends every session of the user but keep (the
+// caller's) at now. It returns ErrMFANotEnrolled when there is none.
+func (m *MFA) RemoveTOTP(now time.Time, keep uuid.UUID) error {
 	if m.totp == nil {
 		return ErrMFANotEnrolled
+	}
+	if m.TOTPConfirmed() {
+		m.endSessions(now, keep)
 	}
 	m.totp = nil
 	m.totpChanged = true
@@ -424,8 +429,18 @@ func (m *MFA) IsLastFactor(id uuid.UUID) bool {
 }
 
 // RemovePasskey removes the passkey with id; when no second factor is left
-// the recovery codes go with it. It returns ErrPasskeyNotFound.
-func (m *MFA) RemovePasskey(id uuid.UUID) (Passkey, error) {
+// the recovery codes go with it. It is a credential change: it ends every
+// session of the user but keep (the caller's) at now. It returns
+// ErrPasskeyNotFound.
+func (m *MFA) RemovePasskey(id uuid.UUID, now time.Time, keep uuid.UUID) (Passkey, error) {
+	p, err := m.removePasskey(id)
+	if err == nil {
+		m.endSessions(now, keep)
+	}
+	return p, err
+}
+
+func (m *MFA) removePasskey(id uuid.UUID) (Passkey, error) {
 	i := m.passkeyIndex(id)
 	if i < 0 {
 		return Passkey{}, ErrPasskeyNotFound
@@ -470,14 +485,20 @@ func (m *MFA) markUpdated(id uuid.UUID) {
 }
 
 // Reset removes every second factor (an admin's reset): TOTP, passkeys and
-// recovery codes. It reports whether there was anything to remove.
-func (m *MFA) Reset() bool {
+// recovery codes, and ends every session of the user at now, since the
+// account may be in other hands. It reports whether there was anything to
+// remove; when there was not, it changes nothing.
+func (m *MFA) Reset(now time.Time) bool {
 	had := m.totp != nil || len(m.passkeys) > 0 || len(m.codes) > 0
+	if !had {
+		return false
+	}
+	m.endSessions(now, uuid.Nil)
 	if m.totp != nil {
 		m.totp, m.totpChanged = nil, true
 	}
 	for len(m.passkeys) > 0 {
-		_, _ = m.RemovePasskey(m.passkeys[0].id)
+		_, _ = m.removePasskey(m.passkeys[0].id)
 	}
 	if len(m.codes) > 0 {
 		m.codes = nil
@@ -517,6 +538,19 @@ func (s MFASummary) SecondFactors() []SecondFactor {
 }
 
 // The decisions of the change being made, for repository adapters.
+
+// EndsSessions returns the sessions this change ends, if it ends any: a
+// removed factor takes the sessions it may have opened with it. The
+// repository ends them, and moves the user's session epoch on, in the
+// change's transaction.
+func (m *MFA) EndsSessions() (SessionEnding, bool) {
+	if m.ending == nil {
+		return SessionEnding{}, false
+	}
+	return *m.ending, true
+}
+
+func (m *MFA) endSessions(now time.Time, keep uuid.UUID) { m.ending = m.ending.and(now, keep) }
 
 // HandleCreated reports whether this change drew the WebAuthn user handle.
 func (m *MFA) HandleCreated() bool { return m.handleCreated }
@@ -563,5 +597,5 @@ func (m *MFA) byIDs(ids []uuid.UUID) []Passkey {
 func (m *MFA) Changed() bool {
 	return m.handleCreated || m.totpChanged || m.codesReplaced || m.usedCode >= 0 ||
 		len(m.added) > 0 || len(m.updated) > 0 || len(m.removed) > 0 ||
-		len(m.events) > 0 || len(m.outbox) > 0
+		len(m.events) > 0 || len(m.outbox) > 0 || m.ending != nil
 }

@@ -147,13 +147,20 @@ func TestTOTPEnrolment(t *testing.T) {
 	if err := m.AcceptTOTP(cur, mfaNow); !errors.Is(err, domain.ErrInvalidSecondFactor) {
 		t.Errorf("the confirming code used again at login = %v", err)
 	}
-	if err := m.RemoveTOTP(); err != nil {
+	if _, ends := m.EndsSessions(); ends {
+		t.Error("enrolling ends sessions")
+	}
+	caller := uuid.New()
+	if err := m.RemoveTOTP(mfaNow, caller); err != nil {
 		t.Fatal(err)
 	}
 	if m.Enabled() || m.RecoveryCodesLeft() != 0 {
 		t.Errorf("after removing the last factor: enabled=%v codes=%d", m.Enabled(), m.RecoveryCodesLeft())
 	}
-	if err := m.RemoveTOTP(); !errors.Is(err, domain.ErrMFANotEnrolled) {
+	if end, ends := m.EndsSessions(); !ends || end != (domain.SessionEnding{At: mfaNow, Except: caller}) {
+		t.Errorf("removing TOTP ends %+v (%v), want every session but the caller's", end, ends)
+	}
+	if err := m.RemoveTOTP(mfaNow, caller); !errors.Is(err, domain.ErrMFANotEnrolled) {
 		t.Errorf("removing twice = %v", err)
 	}
 }
@@ -291,15 +298,19 @@ func TestPasskeysAndTheLastFactor(t *testing.T) {
 	if m.IsLastFactor(a.ID()) {
 		t.Error("one of two passkeys is the last factor")
 	}
-	if _, err := m.RemovePasskey(b.ID()); err != nil {
+	if _, err := m.RemovePasskey(b.ID(), mfaNow, uuid.Nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := m.PasskeysAdded(); len(got) != 1 || got[0].ID() != a.ID() || len(m.PasskeysRemoved()) != 0 {
 		t.Errorf("a passkey added and removed in one change is stored: added %d removed %d", len(got), len(m.PasskeysRemoved()))
 	}
 	stored := domain.RehydrateMFA(m.Record())
-	if _, err := stored.RemovePasskey(a.ID()); err != nil {
+	keep := uuid.New()
+	if _, err := stored.RemovePasskey(a.ID(), mfaNow, keep); err != nil {
 		t.Fatal(err)
+	}
+	if end, ends := stored.EndsSessions(); !ends || end.Except != keep {
+		t.Errorf("removing a passkey ends %+v (%v), want every session but %s", end, ends, keep)
 	}
 	if stored.Enabled() || len(stored.PasskeysRemoved()) != 1 {
 		t.Errorf("after removing the only passkey: enabled=%v removed=%v", stored.Enabled(), stored.PasskeysRemoved())
@@ -362,14 +373,18 @@ func TestMFAResetRemovesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	m = domain.RehydrateMFA(m.Record())
-	if !m.Reset() {
+	if !m.Reset(mfaNow) {
 		t.Fatal("Reset found nothing")
+	}
+	if end, ends := m.EndsSessions(); !ends || end != (domain.SessionEnding{At: mfaNow}) {
+		t.Errorf("a reset ends %+v (%v), want every session", end, ends)
 	}
 	if m.Enabled() || m.RecoveryCodesLeft() != 0 || len(m.Passkeys()) != 0 || !m.TOTPChanged() || !m.RecoveryCodesReplaced() {
 		t.Errorf("after reset: %+v", m.Summary())
 	}
-	if domain.RehydrateMFA(m.Record()).Reset() {
-		t.Error("a second reset found something")
+	again := domain.RehydrateMFA(m.Record())
+	if again.Reset(mfaNow) || again.Changed() {
+		t.Error("a second reset found or changed something")
 	}
 }
 

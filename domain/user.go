@@ -206,13 +206,21 @@ func (u *User) EndsSessions() (SessionEnding, bool) {
 // moves the session epoch on so that no login that read the user before
 // the change can open a session after it.
 func (u *User) endSessions(now time.Time, keep uuid.UUID) {
-	if u.ending != nil {
-		// Two endings in one change: a session survives only if both keep it.
-		if u.ending.Except != keep {
-			u.ending.Except = uuid.Nil
-		}
-		return
+	if u.ending == nil {
+		u.sessionEpoch++
 	}
-	u.sessionEpoch++
-	u.ending = &SessionEnding{At: now, Except: keep}
+	u.ending = u.ending.and(now, keep)
+}
+
+// and returns the decision of a change that ends every session but keep at
+// now on top of e, the decision it made already, if any: a session
+// survives only if every ending of the change keeps it.
+func (e *SessionEnding) and(now time.Time, keep uuid.UUID) *SessionEnding {
+	if e == nil {
+		return &SessionEnding{At: now, Except: keep}
+	}
+	if e.Except != keep {
+		e.Except = uuid.Nil
+	}
+	return e
 }

@@ -178,11 +178,15 @@ func TestTOTPLoginEndToEndInMemory(t *testing.T) {
 	}](t, f.do(t, "POST", "/v1/users/me/mfa/recovery-codes", jsonBody(map[string]string{"current_password": strongPassword}), acc.tokens.AccessToken), http.StatusOK)
 	p = f.passwordStep(t, acc.email)
 	f.secondStep(t, map[string]any{"mfa_token": p.MFAToken, "recovery_code": codes[1]}).problem(t, http.StatusUnauthorized, "invalid_second_factor")
-	decode[tokenBody](t, f.secondStep(t, map[string]any{"mfa_token": p.MFAToken, "recovery_code": fresh.Codes[0]}), http.StatusOK)
+	other := decode[tokenBody](t, f.secondStep(t, map[string]any{"mfa_token": p.MFAToken, "recovery_code": fresh.Codes[0]}), http.StatusOK)
 
-	// Removing TOTP needs the password; then the password is enough.
+	// Removing TOTP needs the password; then the password is enough. The
+	// removal ends every session but the caller's.
 	f.do(t, "DELETE", "/v1/users/me/mfa/totp", jsonBody(map[string]string{}), acc.tokens.AccessToken).problem(t, http.StatusUnprocessableEntity, "validation_failed")
 	f.do(t, "DELETE", "/v1/users/me/mfa/totp", jsonBody(map[string]string{"current_password": strongPassword}), acc.tokens.AccessToken).wantStatus(t, http.StatusNoContent)
+	f.do(t, "GET", "/v1/users/me", "", acc.tokens.AccessToken).wantStatus(t, http.StatusOK)
+	f.refresh(t, other.RefreshToken).problem(t, http.StatusUnauthorized, "invalid_refresh_token")
+	f.do(t, "GET", "/v1/users/me", "", other.AccessToken).wantStatus(t, http.StatusUnauthorized)
 	f.login(t, acc.email, strongPassword)
 }
 
@@ -368,6 +372,10 @@ func TestAdminResetsMFA(t *testing.T) {
 	f.do(t, "DELETE", fmt.Sprintf("/v1/admin/users/%d/mfa", acc.user.ID), "", acc.tokens.AccessToken).problem(t, 403, "forbidden")
 	f.do(t, "DELETE", "/v1/admin/users/999999/mfa", "", admin.tokens.AccessToken).problem(t, 404, "not_found")
 	f.do(t, "DELETE", fmt.Sprintf("/v1/admin/users/%d/mfa", acc.user.ID), "", admin.tokens.AccessToken).wantStatus(t, http.StatusNoContent)
+	// The account may be in other hands: every session of it ends.
+	f.do(t, "GET", "/v1/users/me", "", acc.tokens.AccessToken).wantStatus(t, http.StatusUnauthorized)
+	f.refresh(t, acc.tokens.RefreshToken).problem(t, http.StatusUnauthorized, "invalid_refresh_token")
+	f.do(t, "GET", "/v1/users/me", "", admin.tokens.AccessToken).wantStatus(t, http.StatusOK)
 	f.login(t, acc.email, strongPassword)
 	var reset *domain.AuthEvent
 	for _, e := range f.auditEvents(t) {

@@ -154,6 +154,10 @@ func (s *Store) storeMFALocked(m *domain.MFA) error {
 	if err != nil {
 		return err
 	}
+	end, ends := m.EndsSessions()
+	if ends && s.breakSessionEnds {
+		return errSessionEndsBroken
+	}
 	old := s.mfa.factors[id]
 	for _, p := range old.Passkeys {
 		delete(s.mfa.credentials, string(p.Credential.ID))
@@ -174,6 +178,16 @@ func (s *Store) storeMFALocked(m *domain.MFA) error {
 	s.mfa.factors[id] = rec
 	if rec.UserHandle != nil {
 		s.mfa.handles[string(rec.UserHandle)] = id
+	}
+	if ends {
+		// As for a user change: no login that read the user before this
+		// change opens a session after it.
+		u := s.users[id]
+		u.SessionEpoch++
+		s.users[id] = u
+		if _, err := s.endUserFamiliesLocked(id, end.At, end.Except); err != nil {
+			return err
+		}
 	}
 	s.appendEventsLocked(m.AuditEvents()...)
 	s.queueMailsLocked(mails)

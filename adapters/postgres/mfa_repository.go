@@ -317,6 +317,16 @@ func writeMFA(ctx context.Context, tx bun.Tx, m *domain.MFA) error {
 			return dbErr("update passkey", err)
 		}
 	}
+	if end, ok := m.EndsSessions(); ok {
+		// The epoch moves on as for a user change (see User.EndsSessions): no
+		// login that read the user before this change opens a session after it.
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?", uid); err != nil {
+			return dbErr("move the session epoch on", err)
+		}
+		if _, err := endFamilies(ctx, tx, uid, end.At, end.Except); err != nil {
+			return err
+		}
+	}
 	if err := insertEvents(ctx, tx, m.AuditEvents()); err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func MFARepository(t *testing.T, newRepos func(t *testing.T) Repos) {
 				t.Error("an old code survived the regeneration")
 			}
 		}
-		if err := r.MFA.Update(ctx, u.ID(), func(m *domain.MFA) error { return m.RemoveTOTP() }); err != nil {
+		if err := r.MFA.Update(ctx, u.ID(), func(m *domain.MFA) error { return m.RemoveTOTP(base, uuid.Nil) }); err != nil {
 			t.Fatal(err)
 		}
 		if s, _ := r.MFA.Summary(ctx, u.ID()); s != (domain.MFASummary{}) {
@@ -250,7 +250,7 @@ func MFARepository(t *testing.T, newRepos func(t *testing.T) Repos) {
 		if err := r.MFA.UpdateByUserHandle(ctx, []byte("no such handle"), func(*domain.MFA) error { return nil }); !errors.Is(err, domain.ErrPasskeyNotFound) {
 			t.Errorf("unknown handle: %v", err)
 		}
-		if err := r.MFA.Update(ctx, u.ID(), func(m *domain.MFA) error { _, err := m.RemovePasskey(id); return err }); err != nil {
+		if err := r.MFA.Update(ctx, u.ID(), func(m *domain.MFA) error { _, err := m.RemovePasskey(id, base, uuid.Nil); return err }); err != nil {
 			t.Fatal(err)
 		}
 		if s, _ := r.MFA.Summary(ctx, u.ID()); s.Passkeys != 0 {
@@ -446,7 +446,7 @@ func MFARepository(t *testing.T, newRepos func(t *testing.T) Repos) {
 			t.Fatal(err)
 		}
 		if err := r.MFA.Update(ctx, u.ID(), func(m *domain.MFA) error {
-			if !m.Reset() {
+			if !m.Reset(base) {
 				t.Error("Reset found nothing")
 			}
 			return nil
@@ -455,6 +455,84 @@ func MFARepository(t *testing.T, newRepos func(t *testing.T) Repos) {
 		}
 		if s, _ := r.MFA.Summary(ctx, u.ID()); s != (domain.MFASummary{}) {
 			t.Errorf("after reset: %+v", s)
+		}
+	})
+
+	t.Run("removing a factor ends the other sessions and a reset every one, in the same transaction", func(t *testing.T) {
+		t.Parallel()
+		r := newRepos(t)
+		u := mustCreate(t, r.Users, "mfa-ends")
+		enrolTOTP(t, r.MFA, u.ID())
+		pk := uuid.New()
+		if err := r.MFA.Update(ctx, u.ID(), func(m *domain.MFA) error {
+			_, err := m.AddPasskey(pk, testCredential(t, false), "k", base)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		keep, _ := mustFamily(t, r.Families, u, base)
+		mustFamily(t, r.Families, u, base)
+		now := base.Add(time.Minute)
+		epoch := func() int64 {
+			t.Helper()
+			stored, err := r.Users.ByID(ctx, u.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return stored.SessionEpoch()
+		}
+		before := epoch()
+		if err := r.MFA.Update(ctx, u.ID(), func(m *domain.MFA) error { return m.RemoveTOTP(now, keep) }); err != nil {
+			t.Fatal(err)
+		}
+		checkFamilies(t, mustListLive(t, r.Families, u.ID(), now), keep)
+		if after := epoch(); after != before+1 {
+			t.Errorf("session epoch after removing TOTP = %d, want %d", after, before+1)
+		}
+		// A login that read the user before the removal cannot open a session.
+		if err := r.Families.Create(ctx, domain.NewFamily(uuid.New(), owner(u), newHash(t), domain.NewClientInfo("test", "192.0.2.1"), now, policy)); err == nil {
+			t.Error("a session was opened for the user as read before the removal")
+		}
+		fresh, err := r.Users.ByID(ctx, u.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := mustFamily(t, r.Families, fresh, now)
+		if err := r.MFA.Update(ctx, u.ID(), func(m *domain.MFA) error {
+			_, err := m.RemovePasskey(pk, now, other)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		checkFamilies(t, mustListLive(t, r.Families, u.ID(), now), other)
+
+		// A reset ends every session; when that fails, nothing is removed.
+		v := mustCreate(t, r.Users, "mfa-reset-ends")
+		enrolTOTP(t, r.MFA, v.ID())
+		fv, _ := mustFamily(t, r.Families, v, base)
+		r.BreakSessionEnds(t)
+		if err := r.MFA.Update(ctx, v.ID(), func(m *domain.MFA) error { m.Reset(now); return nil }); err == nil {
+			t.Fatal("a reset succeeded although the sessions could not be ended")
+		}
+		if s, _ := r.MFA.Summary(ctx, v.ID()); !s.TOTP {
+			t.Errorf("after the failed reset: %+v, want TOTP kept", s)
+		}
+		checkFamilies(t, mustListLive(t, r.Families, v.ID(), now), fv)
+	})
+
+	t.Run("an admin reset ends every session", func(t *testing.T) {
+		t.Parallel()
+		r := newRepos(t)
+		u := mustCreate(t, r.Users, "mfa-reset-all")
+		enrolTOTP(t, r.MFA, u.ID())
+		mustFamily(t, r.Families, u, base)
+		mustFamily(t, r.Families, u, base)
+		now := base.Add(time.Minute)
+		if err := r.MFA.Update(ctx, u.ID(), func(m *domain.MFA) error { m.Reset(now); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if live := mustListLive(t, r.Families, u.ID(), now); len(live) != 0 {
+			t.Errorf("live sessions after an MFA reset = %d, want 0", len(live))
 		}
 	})
 }
