@@ -222,13 +222,17 @@ func (b *bench) memory(ctx context.Context) error {
 	return nil
 }
 
-// refresh measures rotations: pgbench running the naive transaction at
-// full speed, authd over HTTP and the naive transaction at full speed
-// again (the throughput reference is the mean of the two, so that a drift
-// of the machine's speed does not pass for authd's), then at the rate
-// authd reached pgbench running the naive transaction (the CPU reference)
-// and authd's own two statements (PostgreSQL's reference), and last, for
-// information, authd's statements by pgbench at full speed and the use case
+// refresh measures rotations in rounds (-rounds, odd). Each round runs
+// pgbench with the naive transaction at full speed, authd over HTTP and
+// the naive transaction at full speed again (the throughput reference is
+// the mean of the two, so that a drift of the machine's speed does not
+// pass for authd's), then, at the rate authd reached, pgbench with the
+// naive transaction (the CPU reference) and with authd's own two
+// statements (PostgreSQL's reference). Each bar is the median of its
+// rounds' ratios, shown with the figures of the round that gave it: the
+// machine's speed drifts by 10-25% between phases half a minute apart,
+// which one round cannot tell from authd's. Last, for information, run
+// authd's statements by pgbench at full speed and the use case
 // in-process. Each runs on sessions of its own.
 //
 // The CPU references run at authd's rate because CPU per operation depends
@@ -238,11 +242,6 @@ func (b *bench) memory(ctx context.Context) error {
 // sleep and are woken between statements). Compared at different rates,
 // the slower side looks more expensive whatever it sends.
 func (b *bench) refresh(ctx context.Context) error {
-	var (
-		naiveMax, naiveAgain, naiveAt, ownAt, ownMax pgbenchResult
-		web, inProc                                  loadResult
-		err                                          error
-	)
 	naive := fmt.Sprintf(pgbenchScript, b.o.pgFamilies, kindPgbench)
 	own, err := authdScript(kindPgbench)
 	if err != nil {
@@ -250,44 +249,49 @@ func (b *bench) refresh(ctx context.Context) error {
 	}
 	// pgbench runs a script at rate (0: as fast as it can) and returns
 	// what it reported and who used the CPU meanwhile.
-	pgbench := func(phase, name, script string, rate float64, res *pgbenchResult) (cpuUse, error) {
+	pgbench := func(phase, name, script string, rate float64) (res pgbenchResult, use cpuUse, err error) {
 		b.step("refresh: %s", phase)
-		use := b.watchCPU(phase, func() { *res, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, name, script, rate) })
+		use = b.watchCPU(phase, func() { res, err = runPgbench(ctx, b.o, b.db.dsn, b.dir, name, script, rate) })
 		if err != nil {
-			return use, err
+			return res, use, err
 		}
-		return use, b.settle(ctx)
+		return res, use, b.settle(ctx)
 	}
-	naiveMaxUse, err := pgbench("pgbench, naive transaction", "naive.sql", naive, 0, &naiveMax)
-	if err != nil {
-		return err
+	rounds := make([]refreshRound, b.o.rounds)
+	for i := range rounds {
+		r := &rounds[i]
+		of := ""
+		if b.o.rounds > 1 {
+			of = fmt.Sprintf(", round %d of %d", i+1, b.o.rounds)
+		}
+		if r.before, _, err = pgbench("pgbench, naive transaction"+of, "naive.sql", naive, 0); err != nil {
+			return err
+		}
+		b.step("refresh: authd over HTTP%s", of)
+		r.webUse = b.watchCPU("refresh over HTTP"+of, func() { r.web = refreshHTTP(ctx, b.o, b.cl, b.httpChains) })
+		if err := b.settle(ctx); err != nil {
+			return err
+		}
+		if r.web.rate() <= 0 {
+			return fmt.Errorf("refresh over HTTP: no rotation succeeded: %v", r.web.firstErr)
+		}
+		if r.after, _, err = pgbench("pgbench, naive transaction again"+of, "naive.sql", naive, 0); err != nil {
+			return err
+		}
+		rate := r.web.rate()
+		if r.naiveAt, r.naiveAtUse, err = pgbench(fmt.Sprintf("pgbench, naive transaction at %.0f/s%s", rate, of), "naive.sql", naive, rate); err != nil {
+			return err
+		}
+		if r.ownAt, r.ownAtUse, err = pgbench(fmt.Sprintf("pgbench, authd's statements at %.0f/s%s", rate, of), "authd.sql", own, rate); err != nil {
+			return err
+		}
 	}
-	b.step("refresh: authd over HTTP")
-	webUse := b.watchCPU("refresh over HTTP", func() { web = refreshHTTP(ctx, b.o, b.cl, b.httpChains) })
-	if err := b.settle(ctx); err != nil {
-		return err
-	}
-	rate := web.rate()
-	if rate <= 0 {
-		return fmt.Errorf("refresh over HTTP: no rotation succeeded: %v", web.firstErr)
-	}
-	if _, err := pgbench("pgbench, naive transaction again", "naive.sql", naive, 0, &naiveAgain); err != nil {
-		return err
-	}
-	naiveTPS := (naiveMax.tps + naiveAgain.tps) / 2
-	naiveAtUse, err := pgbench(fmt.Sprintf("pgbench, naive transaction at %.0f/s", rate), "naive.sql", naive, rate, &naiveAt)
-	if err != nil {
-		return err
-	}
-	ownAtUse, err := pgbench(fmt.Sprintf("pgbench, authd's statements at %.0f/s", rate), "authd.sql", own, rate, &ownAt)
-	if err != nil {
-		return err
-	}
-	ownMaxUse, err := pgbench("pgbench, authd's statements", "authd.sql", own, 0, &ownMax)
+	ownMax, ownMaxUse, err := pgbench("pgbench, authd's statements", "authd.sql", own, 0)
 	if err != nil {
 		return err
 	}
 	b.step("refresh: application.Refresh in-process")
+	var inProc loadResult
 	inUse := b.watchCPU("refresh in-process", func() {
 		inProc, err = refreshInProcess(ctx, b.o, b.db.dsn, b.key, b.inProcChains)
 	})
@@ -296,33 +300,50 @@ func (b *bench) refresh(ctx context.Context) error {
 	}
 
 	// The bars.
-	authdTotal := perOpMs(webUse.server+webUse.pg, rate)
-	naiveTotal := perOpMs(naiveAtUse.pg+naiveAtUse.self, naiveAt.tps)
-	b.rep.bar("refresh: CPU per rotation, authd + PostgreSQL", ms(authdTotal),
-		ms(naiveTotal)+" naive (PostgreSQL + pgbench)", ratio(authdTotal, naiveTotal),
-		fmt.Sprintf("<= %.1fx", refreshCPUTarget), authdTotal > 0 && naiveTotal > 0 && authdTotal <= refreshCPUTarget*naiveTotal && web.failed == 0)
-	b.rep.bar("refresh rotations/s, HTTP", perSec(rate, "rot"),
-		fmt.Sprintf("%s naive pgbench (%.0f before, %.0f after)", perSec(naiveTPS, "tx"), naiveMax.tps, naiveAgain.tps), ratio(rate, naiveTPS),
-		fmt.Sprintf(">= %.1fx", refreshRateTarget), rate >= refreshRateTarget*naiveTPS && web.failed == 0)
-	authdPG, ownPG := perOpMs(webUse.pg, rate), perOpMs(ownAtUse.pg, ownAt.tps)
-	b.rep.bar("refresh: PostgreSQL CPU per rotation", ms(authdPG), ms(ownPG)+" same statements by pgbench", ratio(authdPG, ownPG),
+	failed := int64(0)
+	for _, r := range rounds {
+		failed += r.web.failed
+	}
+	c := medianRound(rounds, refreshRound.cpuRatio)
+	b.rep.bar("refresh: CPU per rotation, authd + PostgreSQL", ms(c.authdTotal()),
+		ms(c.naiveTotal())+" naive (PostgreSQL + pgbench)", ratio(c.authdTotal(), c.naiveTotal()),
+		fmt.Sprintf("<= %.1fx", refreshCPUTarget), c.naiveTotal() > 0 && c.cpuRatio() <= refreshCPUTarget && failed == 0)
+	t := medianRound(rounds, refreshRound.rateRatio)
+	b.rep.bar("refresh rotations/s, HTTP", perSec(t.web.rate(), "rot"),
+		fmt.Sprintf("%s naive pgbench (%.0f before, %.0f after)", perSec(t.naiveTPS(), "tx"), t.before.tps, t.after.tps), ratio(t.web.rate(), t.naiveTPS()),
+		fmt.Sprintf(">= %.1fx", refreshRateTarget), t.rateRatio() >= refreshRateTarget && failed == 0)
+	p := medianRound(rounds, refreshRound.pgRatio)
+	b.rep.bar("refresh: PostgreSQL CPU per rotation", ms(p.authdPG()), ms(p.ownPG())+" same statements by pgbench", ratio(p.authdPG(), p.ownPG()),
 		fmt.Sprintf("%.1fx-%.1fx", 1-refreshPGTolerance, 1+refreshPGTolerance),
-		ownPG > 0 && authdPG >= (1-refreshPGTolerance)*ownPG && authdPG <= (1+refreshPGTolerance)*ownPG)
+		p.ownPG() > 0 && p.pgRatio() >= 1-refreshPGTolerance && p.pgRatio() <= 1+refreshPGTolerance)
+	naiveTPS := t.naiveTPS()
 	ref := perSec(naiveTPS, "tx") + " naive pgbench"
 	b.rep.info("refresh rotations/s, in-process", perSec(inProc.rate(), "rot"), ref, ratio(inProc.rate(), naiveTPS))
 	b.rep.info("refresh, authd's statements by pgbench", perSec(ownMax.tps, "tx"), ref, ratio(ownMax.tps, naiveTPS))
 
+	if len(rounds) > 1 {
+		b.rep.note("refresh bars: the median of %d rounds, shown with that round's figures; the rounds' ratios: CPU per rotation %s, rotations/s over HTTP %s, PostgreSQL CPU per rotation %s",
+			len(rounds), roundRatios(rounds, refreshRound.cpuRatio), roundRatios(rounds, refreshRound.rateRatio), roundRatios(rounds, refreshRound.pgRatio))
+	}
+	var naiveFailed, naiveAtFailed, ownAtFailed int64
+	for _, r := range rounds {
+		naiveFailed += r.before.failed + r.after.failed
+		naiveAtFailed += r.naiveAt.failed
+		ownAtFailed += r.ownAt.failed
+	}
 	b.rep.note("pgbench: -c %d -j %d -M %s; the naive rotation is BEGIN, SELECT ... FOR UPDATE, UPDATE, INSERT, UPDATE, COMMIT (6 round trips); authd sends 2 statements (postgres.RotationStatements), which pgbench sends the same way; failed transactions: naive %d and %d (at authd's rate), authd's statements %d and %d",
-		b.o.concurrency, min(2, b.o.concurrency), b.o.pgbenchMode, naiveMax.failed+naiveAgain.failed, naiveAt.failed, ownAt.failed, ownMax.failed)
-	b.rep.note("the CPU bars compare at authd's rate over HTTP, %.0f/s (pgbench -R; it reached %.0f/s with the naive transaction and %.0f/s with authd's statements): CPU per operation grows as the rate falls",
-		rate, naiveAt.tps, ownAt.tps)
+		b.o.concurrency, min(2, b.o.concurrency), b.o.pgbenchMode, naiveFailed, naiveAtFailed, ownAtFailed, ownMax.failed)
+	rate := c.web.rate()
+	b.rep.note("the CPU bars compare at authd's rate over HTTP of their round, %.0f/s for CPU per rotation (pgbench -R; it reached %.0f/s with the naive transaction and %.0f/s with authd's statements): CPU per operation grows as the rate falls",
+		rate, c.naiveAt.tps, c.ownAt.tps)
 	b.rep.note("CPU per rotation at %.0f/s: authd %s and PostgreSQL %s over HTTP; naive transaction: PostgreSQL %s, pgbench %s; authd's statements by pgbench: PostgreSQL %s, pgbench %s",
-		rate, ms(perOpMs(webUse.server, rate)), ms(authdPG), ms(perOpMs(naiveAtUse.pg, naiveAt.tps)), ms(perOpMs(naiveAtUse.self, naiveAt.tps)),
-		ms(ownPG), ms(perOpMs(ownAtUse.self, ownAt.tps)))
-	b.rep.note("CPU per rotation at full speed: naive transaction (%.0f/s) PostgreSQL %s, pgbench %s; authd's statements by pgbench (%.0f/s) PostgreSQL %s; in-process (%.0f/s) PostgreSQL %s, Go %s",
-		naiveMax.tps, ms(perOpMs(naiveMaxUse.pg, naiveMax.tps)), ms(perOpMs(naiveMaxUse.self, naiveMax.tps)),
+		rate, ms(perOpMs(c.webUse.server, rate)), ms(c.authdPG()), ms(perOpMs(c.naiveAtUse.pg, c.naiveAt.tps)), ms(perOpMs(c.naiveAtUse.self, c.naiveAt.tps)),
+		ms(c.ownPG()), ms(perOpMs(c.ownAtUse.self, c.ownAt.tps)))
+	b.rep.note("CPU per rotation at full speed: authd's statements by pgbench (%.0f/s) PostgreSQL %s; in-process (%.0f/s) PostgreSQL %s, Go %s",
 		ownMax.tps, ms(perOpMs(ownMaxUse.pg, ownMax.tps)), inProc.rate(), ms(perOpMs(inUse.pg, inProc.rate())), ms(perOpMs(inUse.self, inProc.rate())))
-	b.errorNote("refresh over HTTP", web)
+	for i, r := range rounds {
+		b.errorNote(fmt.Sprintf("refresh over HTTP, round %d", i+1), r.web)
+	}
 	b.errorNote("refresh in-process", inProc)
 	if b.o.cpuProfile != "" {
 		b.rep.note("CPU profile of the in-process refresh phase: %s (go tool pprof -top %s)", b.o.cpuProfile, b.o.cpuProfile)

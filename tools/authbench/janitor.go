@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -14,9 +17,7 @@ const janitorTarget = 0.9
 const (
 	kindJanitorOff = "janitoroff" // rotated while no janitor runs
 	kindJanitorOn  = "janitoron"  // rotated while the janitor prunes the backlog
-	// rotated when the janitor has stopped
-	kindJanitorOffAgain = "janitoroffagain"
-	kindBacklog         = "backlog" // owner of the sessions that have served their purpose
+	kindBacklog    = "backlog"    // owner of the sessions that have served their purpose
 )
 
 // backlogTokensPerFamily is how many expired refresh tokens each ended
@@ -24,23 +25,35 @@ const (
 // at the tail of a session's life.
 const backlogTokensPerFamily = 50
 
-// janitor measures refresh over HTTP on the main authd with no janitor
-// running, then while another authd's janitor (AUTHD_PRUNE_INTERVAL=1s, the
-// rest of its defaults) prunes a backlog of o.janitorBacklog expired
-// refresh tokens, their ended sessions and a quarter as many audit events
-// past retention, then with no janitor again; the reference is the mean of
-// the two runs without, so that a drift of the machine's speed during the
-// phase does not pass for the janitor's cost. Every authd of the benchmark
-// but that one prunes once a day, so that only it deletes anything. The
-// bar holds only if backlog was left when the measurement ended: otherwise
-// the janitor was not busy all along.
+// janitorRound is one round of the janitor phase: refresh over HTTP while
+// a janitor prunes, between two runs with none.
+type janitorRound struct {
+	before, with, after loadResult
+	// startLeft and left are the backlog's rows when the run with the
+	// janitor began and ended; elapsed is how long it ran.
+	startLeft, left int
+	elapsed         time.Duration
+	withUse         cpuUse
+}
+
+func (r janitorRound) reference() float64 { return (r.before.rate() + r.after.rate()) / 2 }
+func (r janitorRound) ratio() float64     { return safeRatio(r.with.rate(), r.reference()) }
+func (r janitorRound) busy() bool         { return r.left > 0 && r.left < r.startLeft }
+
+// janitor measures refresh over HTTP on the main authd in rounds (-rounds):
+// each run while another authd's janitor (AUTHD_PRUNE_INTERVAL=1s, the rest
+// of its defaults) prunes a backlog of o.janitorBacklog expired refresh
+// tokens, their ended sessions and a quarter as many audit events past
+// retention sits between two runs with no janitor, and is compared with
+// their mean, so that a drift of the machine's speed does not pass for the
+// janitor's cost; the bar is the median of the rounds' ratios. Every authd
+// of the benchmark but that one prunes once a day, so that only it deletes
+// anything. The bar holds only if the janitor pruned during every run
+// with it and left backlog for the last: otherwise it was not busy all
+// along.
 func (b *bench) janitor(ctx context.Context) error {
 	b.step("janitor: seeding sessions and a backlog of %d expired refresh tokens", b.o.janitorBacklog)
 	off, err := b.db.seedChains(ctx, kindJanitorOff, b.o.concurrency*chainsPerWorker, b.hash)
-	if err != nil {
-		return err
-	}
-	offAgain, err := b.db.seedChains(ctx, kindJanitorOffAgain, b.o.concurrency*chainsPerWorker, b.hash)
 	if err != nil {
 		return err
 	}
@@ -54,18 +67,80 @@ func (b *bench) janitor(ctx context.Context) error {
 	if err := b.settle(ctx); err != nil {
 		return err
 	}
-
-	b.step("janitor: refresh over HTTP, no janitor running")
-	var without, with, withoutAgain loadResult
-	offUse := b.watchCPU("refresh, no janitor running", func() { without = refreshHTTP(ctx, b.o, b.cl, off) })
-	if err := b.settle(ctx); err != nil {
-		return err
-	}
-
-	before, err := b.db.backlog(ctx)
+	seeded, err := b.db.backlog(ctx)
 	if err != nil {
 		return err
 	}
+
+	// without refreshes with no janitor running.
+	without := func(of string) (loadResult, error) {
+		b.step("janitor: refresh over HTTP, no janitor running%s", of)
+		var r loadResult
+		b.watchCPU("refresh, no janitor running"+of, func() { r = refreshHTTP(ctx, b.o, b.cl, off) })
+		return r, b.settle(ctx)
+	}
+	rounds := make([]janitorRound, b.o.rounds)
+	first, err := without("")
+	if err != nil {
+		return err
+	}
+	for i := range rounds {
+		r := &rounds[i]
+		of := ""
+		if b.o.rounds > 1 {
+			of = fmt.Sprintf(", round %d of %d", i+1, b.o.rounds)
+		}
+		if i == 0 {
+			r.before = first
+		} else {
+			r.before = rounds[i-1].after
+		}
+		if err := b.pruning(ctx, on, of, r); err != nil {
+			return err
+		}
+		if r.after, err = without(of); err != nil {
+			return err
+		}
+	}
+
+	busy := true
+	var failed int64
+	for _, r := range rounds {
+		busy = busy && r.busy()
+		failed += r.before.failed + r.with.failed + r.after.failed
+	}
+	sorted := slices.Clone(rounds)
+	slices.SortStableFunc(sorted, func(a, b janitorRound) int { return cmp.Compare(a.ratio(), b.ratio()) })
+	m := sorted[(len(sorted)-1)/2]
+	b.rep.bar("refresh rotations/s, HTTP, janitor pruning", perSec(m.with.rate(), "rot"),
+		fmt.Sprintf("%s no janitor (%.0f before, %.0f after)", perSec(m.reference(), "rot"), m.before.rate(), m.after.rate()),
+		ratio(m.with.rate(), m.reference()), fmt.Sprintf(">= %.1fx", janitorTarget),
+		busy && m.ratio() >= janitorTarget && failed == 0)
+	if len(rounds) > 1 {
+		ratios := make([]string, len(rounds))
+		for i, r := range rounds {
+			ratios[i] = fmt.Sprintf("%.2fx", r.ratio())
+		}
+		b.rep.note("janitor bar: the median of %d rounds, shown with that round's figures; the rounds' ratios: %s", len(rounds), strings.Join(ratios, " "))
+	}
+	last := rounds[len(rounds)-1]
+	b.rep.note("janitor: backlog of %d rows (expired refresh tokens, %d per ended session, the sessions, and audit events past retention); "+
+		"%d left when the median round's run began, %d when it ended: %.0f rows/s pruned while refreshing; %d left after the last%s",
+		seeded, backlogTokensPerFamily, m.startLeft, m.left, float64(m.startLeft-m.left)/m.elapsed.Seconds(), last.left,
+		map[bool]string{true: "", false: " (NOT busy all along: raise -janitor-backlog)"}[busy])
+	b.rep.note("CPU per rotation while the janitor prunes, in the median round: authd %s, PostgreSQL %s (the pruning included)",
+		perOp(m.withUse.server, m.with.rate()), perOp(m.withUse.pg, m.with.rate()))
+	for i, r := range rounds {
+		b.errorNote(fmt.Sprintf("refresh, janitor pruning, round %d", i+1), r.with)
+		b.errorNote(fmt.Sprintf("refresh, no janitor running, after round %d", i+1), r.after)
+	}
+	b.errorNote("refresh, no janitor running", first)
+	return nil
+}
+
+// pruning starts an authd whose janitor prunes, refreshes over HTTP on the
+// main one while it does, and stops it, recording the run in r.
+func (b *bench) pruning(ctx context.Context, chains []string, of string, r *janitorRound) error {
 	srv, err := b.extraServer(ctx, "janitor", b.db.dsn, "AUTHD_PRUNE_INTERVAL=1s", "AUTHD_SHUTDOWN_DRAIN=0s")
 	if err != nil {
 		return err
@@ -77,40 +152,18 @@ func (b *bench) janitor(ctx context.Context) error {
 		return ctx.Err()
 	case <-time.After(1500 * time.Millisecond):
 	}
-	b.step("janitor: refresh over HTTP while another authd's janitor prunes")
-	start, startLeft := time.Now(), 0
-	if startLeft, err = b.db.backlog(ctx); err != nil {
+	b.step("janitor: refresh over HTTP while another authd's janitor prunes%s", of)
+	start := time.Now()
+	if r.startLeft, err = b.db.backlog(ctx); err != nil {
 		return err
 	}
-	onUse := b.watchCPU("refresh, janitor pruning", func() { with = refreshHTTP(ctx, b.o, b.cl, on) })
-	elapsed := time.Since(start)
-	left, err := b.db.backlog(ctx)
-	if err != nil {
+	r.withUse = b.watchCPU("refresh, janitor pruning"+of, func() { r.with = refreshHTTP(ctx, b.o, b.cl, chains) })
+	r.elapsed = time.Since(start)
+	if r.left, err = b.db.backlog(ctx); err != nil {
 		return err
 	}
 	srv.stop()
-	if err := b.settle(ctx); err != nil {
-		return err
-	}
-	b.step("janitor: refresh over HTTP, no janitor running again")
-	b.watchCPU("refresh, no janitor running again", func() { withoutAgain = refreshHTTP(ctx, b.o, b.cl, offAgain) })
-
-	busy := left > 0 && startLeft < before
-	ref := (without.rate() + withoutAgain.rate()) / 2
-	b.rep.bar("refresh rotations/s, HTTP, janitor pruning", perSec(with.rate(), "rot"),
-		fmt.Sprintf("%s no janitor (%.0f before, %.0f after)", perSec(ref, "rot"), without.rate(), withoutAgain.rate()),
-		ratio(with.rate(), ref), fmt.Sprintf(">= %.1fx", janitorTarget),
-		busy && with.rate() >= janitorTarget*ref && with.failed == 0 && without.failed == 0 && withoutAgain.failed == 0)
-	b.rep.note("janitor: backlog of %d rows (expired refresh tokens, %d per ended session, the sessions, and audit events past retention); "+
-		"%d left when the measurement began, %d when it ended: %.0f rows/s pruned while refreshing%s",
-		before, backlogTokensPerFamily, startLeft, left, float64(startLeft-left)/elapsed.Seconds(),
-		map[bool]string{true: "", false: " (NOT busy all along: raise -janitor-backlog)"}[busy])
-	b.rep.note("CPU per rotation with no janitor running: authd %s, PostgreSQL %s; while it prunes: authd %s, PostgreSQL %s (the pruning included)",
-		perOp(offUse.server, without.rate()), perOp(offUse.pg, without.rate()), perOp(onUse.server, with.rate()), perOp(onUse.pg, with.rate()))
-	b.errorNote("refresh, no janitor running", without)
-	b.errorNote("refresh, janitor pruning", with)
-	b.errorNote("refresh, no janitor running again", withoutAgain)
-	return nil
+	return b.settle(ctx)
 }
 
 // seedBacklog gives one user of kindBacklog n refresh tokens that expired

@@ -70,7 +70,9 @@ type options struct {
 	// phases are the phases to run, by name; all of them when empty.
 	phases      map[string]bool
 	resetRounds int
-	resetGap    time.Duration
+	// rounds is how many rounds the refresh and janitor phases run (odd).
+	rounds   int
+	resetGap time.Duration
 	// janitorBacklog is how many expired refresh tokens the janitor
 	// phase leaves to prune.
 	janitorBacklog int
@@ -141,6 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.pgbouncerPort, "pgbouncer-port", 0, "127.0.0.1 port of that PgBouncer (default: a free one)")
 	fs.IntVar(&o.pgbouncerPool, "pgbouncer-pool", 20, "server connections that PgBouncer holds per database")
 	fs.IntVar(&o.janitorBacklog, "janitor-backlog", 2_000_000, "expired refresh tokens the janitor phase gives the janitor to prune while refresh is measured")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of the refresh and janitor phases, an odd number: each of their bars is the median of its rounds")
 	fs.IntVar(&o.resetRounds, "reset-rounds", 1000, "rounds of the reset phase: one request each for a known, an unknown and a disabled address")
 	fs.DurationVar(&o.resetGap, "reset-gap", 10*time.Millisecond, "pause after each request of the reset phase, so that the deferred work of one is done before the next")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run")
@@ -174,6 +177,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-burst must be between 1 and 1000")
 	case o.pgbouncerPort < 0 || o.pgbouncerPort > 65535 || o.pgbouncerPool < 1:
 		return o, errors.New("-pgbouncer-port must be a port (0: a free one) and -pgbouncer-pool positive")
+	case o.rounds < 1 || o.rounds > 9 || o.rounds%2 == 0:
+		return o, errors.New("-rounds must be an odd number from 1 to 9")
 	case o.resetRounds < 10 || o.resetRounds > 100_000 || o.resetGap < 0 || o.resetGap > time.Second:
 		return o, errors.New("-reset-rounds must be between 10 and 100000, -reset-gap between 0 and 1s")
 	case o.janitorBacklog < 1000 || o.janitorBacklog > 100_000_000:

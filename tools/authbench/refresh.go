@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,8 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -202,4 +205,62 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+// refreshRound is one round of the refresh phase: authd over HTTP between
+// two runs of the naive transaction at full speed, then the naive
+// transaction and authd's statements by pgbench at authd's rate.
+type refreshRound struct {
+	before, after, naiveAt, ownAt pgbenchResult
+	naiveAtUse, ownAtUse, webUse  cpuUse
+	web                           loadResult
+}
+
+// naiveTPS is the throughput reference: the mean of the naive transaction
+// at full speed before and after authd.
+func (r refreshRound) naiveTPS() float64 { return (r.before.tps + r.after.tps) / 2 }
+
+// authdTotal is authd's and PostgreSQL's CPU per rotation over HTTP, in ms.
+func (r refreshRound) authdTotal() float64 {
+	return perOpMs(r.webUse.server+r.webUse.pg, r.web.rate())
+}
+
+// naiveTotal is PostgreSQL's and pgbench's CPU per naive transaction at
+// authd's rate, in ms.
+func (r refreshRound) naiveTotal() float64 {
+	return perOpMs(r.naiveAtUse.pg+r.naiveAtUse.self, r.naiveAt.tps)
+}
+
+// authdPG and ownPG are PostgreSQL's CPU per rotation, in ms, when authd
+// sends its statements and when pgbench sends them at authd's rate.
+func (r refreshRound) authdPG() float64 { return perOpMs(r.webUse.pg, r.web.rate()) }
+func (r refreshRound) ownPG() float64   { return perOpMs(r.ownAtUse.pg, r.ownAt.tps) }
+
+// The ratios of the three refresh bars; 0 when the reference is missing.
+func (r refreshRound) cpuRatio() float64  { return safeRatio(r.authdTotal(), r.naiveTotal()) }
+func (r refreshRound) rateRatio() float64 { return safeRatio(r.web.rate(), r.naiveTPS()) }
+func (r refreshRound) pgRatio() float64   { return safeRatio(r.authdPG(), r.ownPG()) }
+
+func safeRatio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
+}
+
+// medianRound returns the round whose ratio by of is the median of the
+// rounds' (the middle one of an odd number, the lower middle one else).
+func medianRound(rounds []refreshRound, of func(refreshRound) float64) refreshRound {
+	sorted := slices.Clone(rounds)
+	slices.SortStableFunc(sorted, func(a, b refreshRound) int { return cmp.Compare(of(a), of(b)) })
+	return sorted[(len(sorted)-1)/2]
+}
+
+// roundRatios lists the rounds' ratios by of, in the order they ran.
+func roundRatios(rounds []refreshRound, of func(refreshRound) float64) string {
+	s := make([]string, len(rounds))
+	for i, r := range rounds {
+		s[i] = fmt.Sprintf("%.2fx", of(r))
+	}
+	return strings.Join(s, " ")
 }
