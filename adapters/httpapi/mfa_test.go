@@ -347,6 +347,9 @@ func TestPasskeysInMemory(t *testing.T) {
 	if !regressed {
 		t.Error("the counter regression was not audited")
 	}
+	if ms := f.mails(t, acc.email, domain.MailPasskeyCounterRegressed); len(ms) != 1 {
+		t.Errorf("%d passkey_counter_regressed mails to the owner, want 1", len(ms))
+	}
 
 	// Wrong origin at registration; renaming; the last factor needs the password.
 	opts = f.do(t, "POST", "/v1/users/me/passkeys/begin", jsonBody(map[string]string{"current_password": strongPassword}), acc.tokens.AccessToken)
