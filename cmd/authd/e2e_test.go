@@ -116,9 +116,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The logs are checked again after shutdown by the server's cleanup.
 	s.checkLogs(t)
-	if !strings.Contains(s.Logs(), "authd listening") {
-		t.Errorf("the logs lack the start-up line:\n%s", s.Logs())
-	}
+	s.waitForLog(t, "authd listening")
 }
 
 // TestAdminEndToEnd creates an admin with the real `create-admin` command

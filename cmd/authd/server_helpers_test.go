@@ -350,6 +350,20 @@ func (s *server) stop(t testing.TB) int {
 // Logs returns everything the process wrote so far.
 func (s *server) Logs() string { return s.logs.String() }
 
+// waitForLog waits up to 10 s for the process's log to contain want and
+// fails the test if it does not: the log is read from a pipe, so it may
+// trail the answers the process has already given.
+func (s *server) waitForLog(t testing.TB, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(s.Logs(), want); {
+		if time.Now().After(deadline) {
+			t.Errorf("the log lacks %s:\n%s", want, s.Logs())
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // forbid records secrets that must never appear in the process's logs.
 func (s *server) forbid(secrets ...string) {
 	s.mu.Lock()
