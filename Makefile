@@ -236,7 +236,8 @@ bench: ## Build and run tools/authbench with BENCH_ARGS on a private cluster und
 		if ! .ci/pg.sh status $(DATA)/bench-pg; then
 			trap '.ci/pg.sh stop $(DATA)/bench-pg' EXIT
 		fi
-		AUTHBENCH_ADMIN_DSN=$$(.ci/pg.sh start $(DATA)/bench-pg $${BENCH_PGPORT:-55433})
+		# pg_stat_statements counts the statements of the mfa phase's ceremonies.
+		AUTHBENCH_ADMIN_DSN=$$(PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements" .ci/pg.sh start $(DATA)/bench-pg $${BENCH_PGPORT:-55433})
 		export AUTHBENCH_ADMIN_DSN
 	fi
 	$(DATA)/bin/authbench $(BENCH_ARGS)

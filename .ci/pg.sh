@@ -12,7 +12,8 @@
 # when run as root, runs the server as the postgres OS user, since PostgreSQL
 # refuses to run as root. Authentication is "trust" on 127.0.0.1 only: this is
 # a throw-away cluster for one developer or one CI job. PG_FSYNC=off trades
-# durability for speed (CI).
+# durability for speed (CI). PG_OPTIONS adds server settings to the start
+# (make bench: "-c shared_preload_libraries=pg_stat_statements").
 #
 # When the cluster in DIR is already running, start reuses it and prints the
 # port it actually listens on, which may differ from PORT.
@@ -77,7 +78,7 @@ start)
 		sockdir="$dir"
 		if (( ${#dir} > 80 )); then sockdir=""; fi
 		as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start \
-			-o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='$sockdir' -c max_connections=200 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on}" >/dev/null \
+			-o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='$sockdir' -c max_connections=200 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on} ${PG_OPTIONS:-}" >/dev/null \
 			|| { tail -n 30 "$dir/server.log" >&2; exit 1; }
 	fi
 	# postmaster.pid line 4 holds the port the running server listens on.

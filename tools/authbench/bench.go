@@ -98,7 +98,7 @@ func benchmark(ctx context.Context, o options, log io.Writer) (rep *report, err 
 	for _, phase := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"memory", b.memory}, {"refresh", b.refresh}, {"pgbouncer", b.pgbouncer}, {"login", b.login}, {"me", b.me}, {"flood", b.flood}, {"reset", b.reset}, {"janitor", b.janitor}} {
+	}{{"memory", b.memory}, {"refresh", b.refresh}, {"pgbouncer", b.pgbouncer}, {"login", b.login}, {"me", b.me}, {"flood", b.flood}, {"reset", b.reset}, {"mfa", b.mfa}, {"janitor", b.janitor}} {
 		if !o.runs(phase.name) {
 			continue
 		}

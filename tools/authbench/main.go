@@ -70,6 +70,8 @@ type options struct {
 	// phases are the phases to run, by name; all of them when empty.
 	phases      map[string]bool
 	resetRounds int
+	// mfaRuns is how many times the mfa phase runs each ceremony.
+	mfaRuns int
 	// rounds is how many rounds the refresh and janitor phases run (odd).
 	rounds   int
 	resetGap time.Duration
@@ -79,7 +81,7 @@ type options struct {
 }
 
 // allPhases names the phases in the order they run.
-var allPhases = []string{"memory", "refresh", "pgbouncer", "login", "me", "flood", "reset", "janitor"}
+var allPhases = []string{"memory", "refresh", "pgbouncer", "login", "me", "flood", "reset", "mfa", "janitor"}
 
 // runs reports whether the phase called name is to run.
 func (o options) runs(name string) bool { return len(o.phases) == 0 || o.phases[name] }
@@ -143,6 +145,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.pgbouncerPort, "pgbouncer-port", 0, "127.0.0.1 port of that PgBouncer (default: a free one)")
 	fs.IntVar(&o.pgbouncerPool, "pgbouncer-pool", 20, "server connections that PgBouncer holds per database")
 	fs.IntVar(&o.janitorBacklog, "janitor-backlog", 2_000_000, "expired refresh tokens the janitor phase gives the janitor to prune while refresh is measured")
+	fs.IntVar(&o.mfaRuns, "mfa-runs", 100, "runs of each ceremony in the mfa phase, each for a user of its own")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of the refresh and janitor phases, an odd number: each of their bars is the median of its rounds")
 	fs.IntVar(&o.resetRounds, "reset-rounds", 1000, "rounds of the reset phase: one request each for a known, an unknown and a disabled address")
 	fs.DurationVar(&o.resetGap, "reset-gap", 10*time.Millisecond, "pause after each request of the reset phase, so that the deferred work of one is done before the next")
@@ -177,6 +180,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-burst must be between 1 and 1000")
 	case o.pgbouncerPort < 0 || o.pgbouncerPort > 65535 || o.pgbouncerPool < 1:
 		return o, errors.New("-pgbouncer-port must be a port (0: a free one) and -pgbouncer-pool positive")
+	case o.mfaRuns < 1 || o.mfaRuns > 10_000:
+		return o, errors.New("-mfa-runs must be between 1 and 10000")
 	case o.rounds < 1 || o.rounds > 9 || o.rounds%2 == 0:
 		return o, errors.New("-rounds must be an odd number from 1 to 9")
 	case o.resetRounds < 10 || o.resetRounds > 100_000 || o.resetGap < 0 || o.resetGap > time.Second:
