@@ -44,10 +44,10 @@ func (uc *RenamePasskey) Do(ctx context.Context, p domain.Principal, id uuid.UUI
 type RemovePasskey struct{ m *mfaDeps }
 
 // Do deletes the passkey with id, auditing passkey_removed, mailing the
-// user and ending the user's other sessions. The current password, when given, is checked (see stepUp); it is
-// required to remove the account's last second factor (a
-// *domain.ValidationError without it), so that a stolen session cannot
-// turn multi-factor authentication off. It returns domain.ErrPasskeyNotFound,
+// user and ending the user's other sessions. The current password, when
+// given, is checked (see stepUp); it is required to remove the account's
+// last second factor (a *domain.ValidationError without it), so that a
+// stolen session cannot turn multi-factor authentication off. It returns domain.ErrPasskeyNotFound,
 // ErrWrongCurrentPassword, or a *domain.RateLimitError.
 func (uc *RemovePasskey) Do(ctx context.Context, p domain.Principal, id uuid.UUID, currentPassword *string, client domain.ClientInfo) error {
 	now := uc.m.env.now()

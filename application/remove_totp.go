@@ -14,9 +14,8 @@ type RemoveTOTP struct{ m *mfaDeps }
 // Do checks the current password (see stepUp) and removes the TOTP secret,
 // confirmed or pending, auditing mfa_removed, mailing the user and ending
 // the user's other sessions when it was confirmed; the recovery codes go
-// too when no second factor is left. It returns
-// domain.ErrMFANotEnrolled without one, ErrWrongCurrentPassword, or a
-// *domain.RateLimitError.
+// too when no second factor is left. It returns domain.ErrMFANotEnrolled
+// without one, ErrWrongCurrentPassword, or a *domain.RateLimitError.
 func (uc *RemoveTOTP) Do(ctx context.Context, p domain.Principal, currentPassword string, client domain.ClientInfo) error {
 	now := uc.m.env.now()
 	u, err := uc.m.current(ctx, p)

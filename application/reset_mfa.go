@@ -17,8 +17,8 @@ type ResetMFA struct{ m *mfaDeps }
 // Do removes the TOTP secret, the passkeys and the recovery codes of the
 // user with id on behalf of admin and ends every session of the user,
 // auditing mfa_reset_by_admin with the admin as actor and mailing the
-// user, in one transaction. A user without
-// factors is left as is. It returns domain.ErrUserNotFound.
+// user, in one transaction. A user without factors is left as is. It
+// returns domain.ErrUserNotFound.
 func (uc *ResetMFA) Do(ctx context.Context, admin domain.Principal, id domain.UserID, client domain.ClientInfo) error {
 	now := uc.m.env.now()
 	err := uc.m.mfa.Update(ctx, id, func(m *domain.MFA) error {
