@@ -47,7 +47,9 @@ type bench struct {
 	floodChains              []string
 	// hashRate is the argon2id ceiling the login phase measured, in hashes
 	// per second; the flood phase offers a multiple of it.
-	hashRate   float64
+	hashRate float64
+	// hashCPU is the CPU one argon2id hash took in the login phase, in ms.
+	hashCPU    float64
 	disturbed  []string
 	postmaster int
 }
@@ -369,7 +371,7 @@ func (b *bench) login(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.hashRate = parallel
+	b.hashRate, b.hashCPU = parallel, perOpMs(parUse.self, parallel)
 	b.step("login: authd over HTTP")
 	loginUse := b.watchCPU("login", func() { r = logins(ctx, b.o, b.cl) })
 	// The ceiling is cores ÷ the time of one hash while every core hashes,

@@ -111,11 +111,11 @@ func (b *bench) mfa(ctx context.Context) error {
 		}
 		b.rep.info("mfa: "+c.name, fmt.Sprintf("CPU authd %s, PostgreSQL %s; %s", perOp(c.use.server, rate), perOp(c.use.pg, rate), stmts), "-", "-")
 	}
-	hash := "the time of one argon2id hash"
-	if b.hashRate > 0 {
-		hash = fmt.Sprintf("about %s of one core for the argon2id hash (login phase)", perHash(b.hashRate).Round(100*time.Microsecond))
+	hash := "one argon2id hash"
+	if b.hashCPU > 0 {
+		hash = fmt.Sprintf("one argon2id hash (%s of CPU in the login phase)", ms(b.hashCPU))
 	}
-	b.rep.note("mfa: each ceremony %d times, one at a time, each for a user of its own, with rate limits and email off (no notice is rendered); authd's CPU includes %s wherever the password is checked (all but passwordless)",
+	b.rep.note("mfa: each ceremony %d times, one at a time, each for a user of its own, with rate limits and email off (no notice is rendered); authd's CPU includes %s wherever the password is checked (all but passwordless), and varies with the machine's speed like it",
 		n, hash)
 	if !tracked {
 		b.rep.note("mfa: pg_stat_statements is not loaded in this cluster (make bench starts its own cluster with it; a cluster it did not start may lack it), so statements were not counted")
