@@ -26,10 +26,7 @@ const (
 // it once for user i.
 type ceremony struct {
 	name string
-	// hashes is how many argon2id hashes one run costs (the password
-	// checked), so that the report can tell them from the rest.
-	hashes int
-	run    func(i int) error
+	run  func(i int) error
 }
 
 // ceremonyCost is what n runs of a ceremony cost.
@@ -66,16 +63,16 @@ func (b *bench) mfa(ctx context.Context) error {
 		}
 	}
 	ceremonies := []ceremony{
-		{"password login (no second factor), for reference", 1, func(i int) error {
+		{"password login (no second factor), for reference", func(i int) error {
 			_, err := m.login(userEmail(kindMFAPasskey, i+1))
 			return err
 		}},
-		{"TOTP enrolment: POST /v1/users/me/mfa/totp, then /confirm", 1, m.enrolTOTP},
-		{"sign-in with password and TOTP code", 1, m.totpSignIn},
-		{"sign-in with password and recovery code", 1, m.recoverySignIn},
-		{"passkey registration: POST /v1/users/me/passkeys/begin, then /finish", 1, m.registerPasskey},
-		{"sign-in with password and passkey", 1, m.passkeySecondFactor},
-		{"passwordless sign-in with a passkey", 0, m.passwordless},
+		{"TOTP enrolment: POST /v1/users/me/mfa/totp, then /confirm", m.enrolTOTP},
+		{"sign-in with password and TOTP code", m.totpSignIn},
+		{"sign-in with password and recovery code", m.recoverySignIn},
+		{"passkey registration: POST /v1/users/me/passkeys/begin, then /finish", m.registerPasskey},
+		{"sign-in with password and passkey", m.passkeySecondFactor},
+		{"passwordless sign-in with a passkey", m.passwordless},
 	}
 	tracked := b.statementsTracked(ctx)
 	var costs []ceremonyCost
