@@ -1,11 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -109,19 +106,13 @@ func (b *bench) janitor(ctx context.Context) error {
 		busy = busy && r.busy()
 		failed += r.before.failed + r.with.failed + r.after.failed
 	}
-	sorted := slices.Clone(rounds)
-	slices.SortStableFunc(sorted, func(a, b janitorRound) int { return cmp.Compare(a.ratio(), b.ratio()) })
-	m := sorted[(len(sorted)-1)/2]
+	m := medianRound(rounds, janitorRound.ratio)
 	b.rep.bar("refresh rotations/s, HTTP, janitor pruning", perSec(m.with.rate(), "rot"),
 		fmt.Sprintf("%s no janitor (%.0f before, %.0f after)", perSec(m.reference(), "rot"), m.before.rate(), m.after.rate()),
 		ratio(m.with.rate(), m.reference()), fmt.Sprintf(">= %.1fx", janitorTarget),
 		busy && m.ratio() >= janitorTarget && failed == 0)
 	if len(rounds) > 1 {
-		ratios := make([]string, len(rounds))
-		for i, r := range rounds {
-			ratios[i] = fmt.Sprintf("%.2fx", r.ratio())
-		}
-		b.rep.note("janitor bar: the median of %d rounds, shown with that round's figures; the rounds' ratios: %s", len(rounds), strings.Join(ratios, " "))
+		b.rep.note("janitor bar: the median of %d rounds, shown with that round's figures; the rounds' ratios: %s", len(rounds), roundRatios(rounds, janitorRound.ratio))
 	}
 	last := rounds[len(rounds)-1]
 	b.rep.note("janitor: backlog of %d rows (expired refresh tokens, %d per ended session, the sessions, and audit events past retention); "+

@@ -250,14 +250,14 @@ func safeRatio(a, b float64) float64 {
 
 // medianRound returns the round whose ratio by of is the median of the
 // rounds' (the middle one of an odd number, the lower middle one else).
-func medianRound(rounds []refreshRound, of func(refreshRound) float64) refreshRound {
+func medianRound[R any](rounds []R, of func(R) float64) R {
 	sorted := slices.Clone(rounds)
-	slices.SortStableFunc(sorted, func(a, b refreshRound) int { return cmp.Compare(of(a), of(b)) })
+	slices.SortStableFunc(sorted, func(a, b R) int { return cmp.Compare(of(a), of(b)) })
 	return sorted[(len(sorted)-1)/2]
 }
 
 // roundRatios lists the rounds' ratios by of, in the order they ran.
-func roundRatios(rounds []refreshRound, of func(refreshRound) float64) string {
+func roundRatios[R any](rounds []R, of func(R) float64) string {
 	s := make([]string, len(rounds))
 	for i, r := range rounds {
 		s[i] = fmt.Sprintf("%.2fx", of(r))
