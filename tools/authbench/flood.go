@@ -226,7 +226,7 @@ func runFlood(ctx context.Context, o options, srv *server, rate float64, session
 	wg.Go(func() {
 		paced(ctx, r.logins, rate, floodLoginClients, o.duration, func(w int) (int, string) {
 			e := loginEx[w]
-			setPost(e, loginCl.base+"/v1/auth/login", bodies[int(n.Add(1))%len(bodies)])
+			e.prepare(fasthttp.MethodPost, loginCl.base+"/v1/auth/login", "", bodies[int(n.Add(1))%len(bodies)])
 			return loginCl.send(e)
 		})
 	})
@@ -239,7 +239,7 @@ func runFlood(ctx context.Context, o options, srv *server, rate float64, session
 				return 0, "" // every session was lost to failures
 			}
 			e := refreshEx[w]
-			setPost(e, otherCl.base+"/v1/auth/refresh", []byte(`{"refresh_token":"`+secret+`"}`))
+			e.prepare(fasthttp.MethodPost, otherCl.base+"/v1/auth/refresh", "", []byte(`{"refresh_token":"`+secret+`"}`))
 			status, code := otherCl.send(e)
 			if status == fasthttp.StatusOK {
 				var t tokenResponse
@@ -253,14 +253,14 @@ func runFlood(ctx context.Context, o options, srv *server, rate float64, session
 	wg.Go(func() {
 		paced(ctx, r.me, floodProbeRate, 8, o.duration, func(w int) (int, string) {
 			e := meEx[w]
-			setGet(e, otherCl.base+"/v1/users/me", meToken)
+			e.prepare(fasthttp.MethodGet, otherCl.base+"/v1/users/me", meToken, nil)
 			return otherCl.send(e)
 		})
 	})
 	wg.Go(func() {
 		paced(ctx, r.live, floodProbeRate, 8, o.duration, func(w int) (int, string) {
 			e := liveEx[w]
-			setGet(e, otherCl.base+"/healthz", "")
+			e.prepare(fasthttp.MethodGet, otherCl.base+"/healthz", "", nil)
 			return otherCl.send(e)
 		})
 	})
@@ -268,23 +268,6 @@ func runFlood(ctx context.Context, o options, srv *server, rate float64, session
 	close(stop)
 	sampler.Wait()
 	return r, sampleErr
-}
-
-func setPost(e *exchange, uri string, body []byte) {
-	e.req.Reset()
-	e.req.SetRequestURI(uri)
-	e.req.Header.SetMethod(fasthttp.MethodPost)
-	e.req.Header.SetContentType("application/json")
-	e.req.SetBodyRaw(body)
-}
-
-func setGet(e *exchange, uri, bearer string) {
-	e.req.Reset()
-	e.req.SetRequestURI(uri)
-	e.req.Header.SetMethod(fasthttp.MethodGet)
-	if bearer != "" {
-		e.req.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+bearer)
-	}
 }
 
 // flood is the bounded-work phase: a login flood at floodFactor times the

@@ -91,6 +91,21 @@ func newExchange() *exchange {
 	return &exchange{req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse()}
 }
 
+// prepare sets e's request to method on uri, with bearer as its Bearer
+// token unless it is empty and body as JSON unless it is nil.
+func (e *exchange) prepare(method, uri, bearer string, body []byte) {
+	e.req.Reset()
+	e.req.SetRequestURI(uri)
+	e.req.Header.SetMethod(method)
+	if bearer != "" {
+		e.req.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+bearer)
+	}
+	if body != nil {
+		e.req.Header.SetContentType("application/json")
+		e.req.SetBodyRaw(body)
+	}
+}
+
 func (e *exchange) release() {
 	fasthttp.ReleaseRequest(e.req)
 	fasthttp.ReleaseResponse(e.resp)
@@ -99,29 +114,24 @@ func (e *exchange) release() {
 // postJSON posts body to path and returns the response body when the
 // status is 200. The returned slice is valid until the next call.
 func (c *client) postJSON(e *exchange, path string, body []byte) ([]byte, error) {
-	e.req.Reset()
-	e.req.SetRequestURI(c.base + path)
-	e.req.Header.SetMethod(fasthttp.MethodPost)
-	e.req.Header.SetContentType("application/json")
-	e.req.SetBodyRaw(body)
-	return c.do(e, path)
+	return c.request(e, fasthttp.MethodPost, path, "", body, fasthttp.StatusOK)
 }
 
 // get sends GET path with a bearer token and returns the body on 200.
 func (c *client) get(e *exchange, path, bearer string) ([]byte, error) {
-	e.req.Reset()
-	e.req.SetRequestURI(c.base + path)
-	e.req.Header.SetMethod(fasthttp.MethodGet)
-	e.req.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+bearer)
-	return c.do(e, path)
+	return c.request(e, fasthttp.MethodGet, path, bearer, nil, fasthttp.StatusOK)
 }
 
-func (c *client) do(e *exchange, path string) ([]byte, error) {
+// request sends method path through e (see exchange.prepare) and returns
+// the response body when the status is want. The returned slice is valid
+// until e's next use.
+func (c *client) request(e *exchange, method, path, bearer string, body []byte, want int) ([]byte, error) {
+	e.prepare(method, c.base+path, bearer, body)
 	if err := c.hc.Do(e.req, e.resp); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if code := e.resp.StatusCode(); code != fasthttp.StatusOK {
-		return nil, fmt.Errorf("%s: status %d: %.200s", path, code, e.resp.Body())
+	if code := e.resp.StatusCode(); code != want {
+		return nil, fmt.Errorf("%s: status %d, want %d: %.200s", path, code, want, e.resp.Body())
 	}
 	return e.resp.Body(), nil
 }

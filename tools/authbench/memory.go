@@ -71,7 +71,7 @@ func measureMemory(ctx context.Context, s *server, burst int) (memoryReport, err
 		ready.Done()
 		<-start
 		e := exchanges[w]
-		setPost(e, cl.base+"/v1/auth/login", loginBody(userEmail(kindBurst, w+1)))
+		e.prepare(fasthttp.MethodPost, cl.base+"/v1/auth/login", "", loginBody(userEmail(kindBurst, w+1)))
 		switch status, code := cl.send(e); {
 		case status == fasthttp.StatusOK:
 			return nil

@@ -174,28 +174,14 @@ func newMFAClient(cl *client, addr string, n int) *mfaClient {
 // call sends method path with body (JSON, none when nil) and bearer, and
 // returns the body when the status is want.
 func (m *mfaClient) call(method, path, bearer string, body any, want int) ([]byte, error) {
-	req, resp := m.e.req, m.e.resp
-	req.Reset()
-	req.SetRequestURI(m.cl.base + path)
-	req.Header.SetMethod(method)
-	if bearer != "" {
-		req.Header.Set(fasthttp.HeaderAuthorization, "Bearer "+bearer)
-	}
+	var j []byte
 	if body != nil {
-		j, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if j, err = json.Marshal(body); err != nil {
 			return nil, err
 		}
-		req.Header.SetContentType("application/json")
-		req.SetBodyRaw(j)
 	}
-	if err := m.cl.hc.Do(req, resp); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if resp.StatusCode() != want {
-		return nil, fmt.Errorf("%s: status %d, want %d: %.300s", path, resp.StatusCode(), want, resp.Body())
-	}
-	return resp.Body(), nil
+	return m.cl.request(m.e, method, path, bearer, j, want)
 }
 
 func (m *mfaClient) login(email string) (tokenResponse, error) {
