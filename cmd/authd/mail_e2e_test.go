@@ -248,11 +248,20 @@ func TestMailStartupFailures(t *testing.T) {
 // waitUntil polls cond until it holds or fails the test after timeout.
 func waitUntil(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()
+	if !eventually(timeout, cond) {
+		t.Fatalf("condition not met within %s", timeout)
+	}
+}
+
+// eventually polls cond every 50 ms until it holds, and reports whether it
+// did within timeout.
+func eventually(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
+			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return true
 }

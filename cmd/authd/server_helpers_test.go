@@ -355,12 +355,8 @@ func (s *server) Logs() string { return s.logs.String() }
 // trail the answers the process has already given.
 func (s *server) waitForLog(t testing.TB, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(s.Logs(), want); {
-		if time.Now().After(deadline) {
-			t.Errorf("the log lacks %s:\n%s", want, s.Logs())
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !eventually(10*time.Second, func() bool { return strings.Contains(s.Logs(), want) }) {
+		t.Errorf("the log lacks %s:\n%s", want, s.Logs())
 	}
 }
 
